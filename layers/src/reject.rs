@@ -1,0 +1,152 @@
+//! Rejections: one typed value per refusal, turned into a response in exactly one place.
+//!
+//! Every layer refuses a request by producing a [`Rejection`]: a status, a [`Reason`] from
+//! a fixed list (shared by responses, logs and metrics) and a message that is safe to show
+//! to the caller — never a secret or an expected signature. [`FromRejection`] turns it into
+//! the inner service's response type: `http::Response<B>` for Rust services, or
+//! [`Admission`] for the hookguard sidecar.
+
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
+
+/// Why a request was refused. A fixed list: label values for metrics come from here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Reason {
+    /// A required header is absent.
+    MissingHeader,
+    /// A header that must appear once appears several times.
+    DuplicateHeader,
+    /// A header is present but does not parse.
+    MalformedHeader,
+    /// The body lacks the signature fields a scheme carries inside it, or does not parse.
+    MalformedBody,
+    /// No secret is configured for the route.
+    NoSecret,
+    /// A configured secret is not in the format the scheme needs.
+    SecretFormat,
+    /// No configured secret produces the signature the request carries.
+    SignatureMismatch,
+    /// The signed timestamp is too far in the past or the future.
+    TimestampOutsideWindow,
+    /// The scheme signs the request URL and the public URL is unknown.
+    UrlUnknown,
+    /// The body is larger than the route allows.
+    BodyTooLarge,
+    /// The body could not be read.
+    BodyReadFailed,
+}
+
+impl Reason {
+    /// Every reason, for pre-registering metric label values.
+    pub const ALL: &'static [Reason] = &[
+        Reason::MissingHeader,
+        Reason::DuplicateHeader,
+        Reason::MalformedHeader,
+        Reason::MalformedBody,
+        Reason::NoSecret,
+        Reason::SecretFormat,
+        Reason::SignatureMismatch,
+        Reason::TimestampOutsideWindow,
+        Reason::UrlUnknown,
+        Reason::BodyTooLarge,
+        Reason::BodyReadFailed,
+    ];
+
+    /// The stable snake_case code used in responses, logs and metric labels.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Reason::MissingHeader => "missing_header",
+            Reason::DuplicateHeader => "duplicate_header",
+            Reason::MalformedHeader => "malformed_header",
+            Reason::MalformedBody => "malformed_body",
+            Reason::NoSecret => "no_secret",
+            Reason::SecretFormat => "secret_format",
+            Reason::SignatureMismatch => "signature_mismatch",
+            Reason::TimestampOutsideWindow => "timestamp_outside_window",
+            Reason::UrlUnknown => "url_unknown",
+            Reason::BodyTooLarge => "body_too_large",
+            Reason::BodyReadFailed => "body_read_failed",
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A refusal: what to answer and why.
+#[derive(Debug, Clone)]
+pub struct Rejection {
+    /// HTTP status to answer with.
+    pub status: StatusCode,
+    /// The fixed reason code.
+    pub reason: Reason,
+    /// A human-readable explanation, safe to send to the caller.
+    pub message: String,
+    /// Extra response headers (e.g. `Retry-After`).
+    pub headers: HeaderMap,
+}
+
+impl Rejection {
+    /// A rejection with no extra headers.
+    pub fn new(status: StatusCode, reason: Reason, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            reason,
+            message: message.into(),
+            headers: HeaderMap::new(),
+        }
+    }
+
+    /// The small JSON body sent with the response: `{"error":"<code>","message":"..."}`.
+    pub fn body_json(&self) -> Bytes {
+        let body = serde_json::json!({ "error": self.reason.as_str(), "message": self.message });
+        Bytes::from(body.to_string())
+    }
+
+    /// The response, with a JSON body, for any body type that can be built from bytes.
+    pub fn into_response<B: From<Bytes>>(self) -> Response<B> {
+        let body = self.body_json();
+        let mut response = Response::new(B::from(body));
+        *response.status_mut() = self.status;
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers.extend(self.headers);
+        response
+    }
+}
+
+/// Builds a service's response type from a [`Rejection`], so layers can refuse requests
+/// in front of any inner service.
+pub trait FromRejection {
+    /// The response that carries this rejection.
+    fn from_rejection(rejection: Rejection) -> Self;
+}
+
+impl<B: From<Bytes>> FromRejection for Response<B> {
+    fn from_rejection(rejection: Rejection) -> Self {
+        rejection.into_response()
+    }
+}
+
+/// What the sidecar's innermost service returns: forward the admitted request upstream, or
+/// answer the caller directly.
+#[derive(Debug)]
+pub enum Admission {
+    /// The request passed every check; forward these exact bytes.
+    Forward(Request<Bytes>),
+    /// Answer the caller with this response; nothing is forwarded.
+    Respond(Response<Bytes>),
+}
+
+impl FromRejection for Admission {
+    fn from_rejection(rejection: Rejection) -> Self {
+        Admission::Respond(rejection.into_response())
+    }
+}
