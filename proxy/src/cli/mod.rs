@@ -1,0 +1,52 @@
+//! The command line: `hookguard verify`, `hookguard sign`.
+//!
+//! Exit codes are part of the interface (other tools call these commands): 0 success,
+//! 1 the request is invalid, 2 a usage error or an unusable secret.
+
+mod request;
+mod sign;
+mod verify;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code: the request is not valid.
+pub(crate) const EXIT_INVALID: u8 = 1;
+/// Exit code: usage error or unusable secret.
+pub(crate) const EXIT_USAGE: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hookguard",
+    version,
+    about = "Webhook security sidecar and tools"
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Verify a webhook request's signature as the provider's SDK would.
+    Verify(verify::VerifyArgs),
+    /// Print the headers a provider would send for a body, to make valid test requests.
+    Sign(sign::SignArgs),
+}
+
+impl Cli {
+    pub(crate) fn run(self) -> ExitCode {
+        let result = match self.command {
+            Command::Verify(args) => verify::run(args),
+            Command::Sign(args) => sign::run(args),
+        };
+        match result {
+            Ok(code) => ExitCode::from(code),
+            Err(message) => {
+                eprintln!("hookguard: {message}");
+                ExitCode::from(EXIT_USAGE)
+            }
+        }
+    }
+}
