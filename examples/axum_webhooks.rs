@@ -13,9 +13,11 @@ use hookguard_layers::verify::{schemes, Keyring, Verified, VerifySignatureLayer}
 /// The app: one route per provider, each with its own scheme and secrets.
 pub fn app(github_secrets: &[&str], stripe_secrets: &[&str]) -> Router {
     let github = schemes::by_name("github").expect("known scheme");
-    let github_keys = Keyring::from_secrets(&*github, github_secrets).expect("valid GitHub secrets");
+    let github_keys =
+        Keyring::from_secrets(&*github, github_secrets).expect("valid GitHub secrets");
     let stripe = schemes::by_name("stripe").expect("known scheme");
-    let stripe_keys = Keyring::from_secrets(&*stripe, stripe_secrets).expect("valid Stripe secrets");
+    let stripe_keys =
+        Keyring::from_secrets(&*stripe, stripe_secrets).expect("valid Stripe secrets");
 
     Router::new()
         // The layer sits on the route: only this provider's scheme and secrets apply here.
@@ -43,8 +45,10 @@ async fn handle(Extension(verified): Extension<Verified>, body: Bytes) -> String
 #[allow(dead_code)] // The smoke test includes this file for `app` only.
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let github_secret = std::env::var("GITHUB_WEBHOOK_SECRET").unwrap_or_else(|_| "It's a Secret to Everybody".into());
-    let stripe_secret = std::env::var("STRIPE_WEBHOOK_SECRET").unwrap_or_else(|_| "whsec_example".into());
+    let github_secret = std::env::var("GITHUB_WEBHOOK_SECRET")
+        .unwrap_or_else(|_| "It's a Secret to Everybody".into());
+    let stripe_secret =
+        std::env::var("STRIPE_WEBHOOK_SECRET").unwrap_or_else(|_| "whsec_example".into());
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!("listening on http://{addr}");

@@ -34,6 +34,8 @@
 //! ```
 
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod json;
 mod layer;
 pub mod mac;
