@@ -1,7 +1,9 @@
 //! Property tests over every scheme: what `sign` produces, `verify` accepts; any one-byte
 //! change of the body, a signed timestamp, a signed id or the signature is refused.
 
-use hookguard_layers::verify::{schemes, Key, KeyEntry, Keyring, Scheme, SignOptions, VerifyContext, WebhookRequest};
+use hookguard_layers::verify::{
+    schemes, Key, KeyEntry, Keyring, Scheme, SignOptions, VerifyContext, WebhookRequest,
+};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use proptest::prelude::*;
 
@@ -24,7 +26,10 @@ fn unsigned_header(scheme: &str, header: &str) -> bool {
         ("github" | "github-sha1", "x-github-delivery")
             | ("bitbucket", "x-request-uuid")
             | ("shopify", "x-shopify-webhook-id")
-            | ("gitlab", "x-gitlab-event-uuid" | "idempotency-key" | "x-gitlab-webhook-uuid")
+            | (
+                "gitlab",
+                "x-gitlab-event-uuid" | "idempotency-key" | "x-gitlab-webhook-uuid"
+            )
             | ("twilio", "i-twilio-idempotency-token" | "content-type")
             | ("linear", "linear-delivery" | "linear-event")
             | ("mailgun", "content-type")
@@ -52,11 +57,33 @@ fn sign(name: &str, body: &[u8], id: &str) -> Signed {
         .find_map(|s| scheme.parse_signing_key(s).ok())
         .unwrap_or_else(|| panic!("{name}: no candidate signing secret parses"));
     let empty = HeaderMap::new();
-    let request = WebhookRequest { method: &Method::POST, url: Some(URL), headers: &empty, body };
-    let out = scheme.sign(&request, &key, &SignOptions { timestamp: NOW, id: Some(id.into()) }).unwrap();
+    let request = WebhookRequest {
+        method: &Method::POST,
+        url: Some(URL),
+        headers: &empty,
+        body,
+    };
+    let out = scheme
+        .sign(
+            &request,
+            &key,
+            &SignOptions {
+                timestamp: NOW,
+                id: Some(id.into()),
+            },
+        )
+        .unwrap();
     // Verify with the signing key itself: for Ed25519 it carries the public key.
-    let keys = Keyring::from_keys(vec![KeyEntry { id: "k".into(), key }]);
-    Signed { scheme, keys, headers: out.headers, body: out.body.unwrap_or_else(|| body.to_vec()) }
+    let keys = Keyring::from_keys(vec![KeyEntry {
+        id: "k".into(),
+        key,
+    }]);
+    Signed {
+        scheme,
+        keys,
+        headers: out.headers,
+        body: out.body.unwrap_or_else(|| body.to_vec()),
+    }
 }
 
 fn verify(s: &Signed, headers: &[(HeaderName, String)], body: &[u8]) -> bool {
@@ -69,16 +96,27 @@ fn verify(s: &Signed, headers: &[(HeaderName, String)], body: &[u8]) -> bool {
             Err(_) => return false, // a mutation that is not even a header value
         }
     }
-    let request = WebhookRequest { method: &Method::POST, url: Some(URL), headers: &map, body };
-    s.scheme.verify(&request, &s.keys, &VerifyContext::new(&*s.scheme, NOW + 1)).is_ok()
+    let request = WebhookRequest {
+        method: &Method::POST,
+        url: Some(URL),
+        headers: &map,
+        body,
+    };
+    s.scheme
+        .verify(&request, &s.keys, &VerifyContext::new(&*s.scheme, NOW + 1))
+        .is_ok()
 }
 
 fn body_strategy() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         // JSON objects (what most providers send), with an id first.
-        "[a-z0-9 ]{0,200}".prop_map(|s| format!(r#"{{"id":"evt_1","event_id":"e1","notification_id":"n1","text":"{s}"}}"#).into_bytes()),
+        "[a-z0-9 ]{0,200}".prop_map(|s| format!(
+            r#"{{"id":"evt_1","event_id":"e1","notification_id":"n1","text":"{s}"}}"#
+        )
+        .into_bytes()),
         // Form bodies (Slack commands, Twilio, Mailgun routes).
-        ("[a-zA-Z0-9]{1,8}", "[a-zA-Z0-9+%]{0,20}").prop_map(|(k, v)| format!("{k}={v}&Body=hello&From=%2B1555").into_bytes()),
+        ("[a-zA-Z0-9]{1,8}", "[a-zA-Z0-9+%]{0,20}")
+            .prop_map(|(k, v)| format!("{k}={v}&Body=hello&From=%2B1555").into_bytes()),
         // Arbitrary bytes.
         proptest::collection::vec(any::<u8>(), 0..300),
     ]
@@ -123,6 +161,9 @@ proptest! {
 fn every_scheme_refuses_a_request_with_no_headers() {
     for name in schemes::NAMES {
         let s = sign(name, br#"{"id":"evt_1"}"#, "id1");
-        assert!(!verify(&s, &[], &s.body), "{name} accepted a request without headers");
+        assert!(
+            !verify(&s, &[], &s.body),
+            "{name} accepted a request without headers"
+        );
     }
 }

@@ -517,3 +517,46 @@ fn parse_signature_list_splits_on_spaces_and_the_first_comma() {
     assert_eq!(parse_signature_list(""), None);
     assert_eq!(parse_signature_list("   "), None);
 }
+
+#[test]
+fn entry_without_comma_is_skipped_not_fatal() {
+    let entries = parse_signature_list("garbage v1,abc").unwrap();
+    assert_eq!(
+        entries,
+        vec![SignatureEntry {
+            version: "v1",
+            signature: "abc"
+        }]
+    );
+    assert!(parse_signature_list("garbage other").is_none());
+}
+
+#[test]
+fn versions_no_configured_key_can_check_are_a_401_mismatch_not_a_500() {
+    use crate::verify::testing::headers;
+    // A v1 (HMAC) signature sent to a route that only has an Ed25519 public key.
+    let scheme = StandardWebhooks;
+    let keys = Keyring::from_secrets(
+        &scheme,
+        ["whpk_11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="],
+    )
+    .unwrap();
+    let h = headers(&[
+        ("webhook-id", "msg_1"),
+        ("webhook-timestamp", "1700000000"),
+        (
+            "webhook-signature",
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+        ),
+    ]);
+    let req = WebhookRequest {
+        method: &http::Method::POST,
+        url: None,
+        headers: &h,
+        body: b"{}",
+    };
+    let err = scheme
+        .verify(&req, &keys, &VerifyContext::new(&scheme, 1_700_000_000))
+        .unwrap_err();
+    assert_eq!(err, VerifyError::SignatureMismatch);
+}
