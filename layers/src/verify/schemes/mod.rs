@@ -8,13 +8,16 @@ use super::scheme::Scheme;
 
 pub mod bitbucket;
 pub mod github;
+pub mod gitlab;
 pub mod hmac;
 pub mod intercom;
+pub mod paddle;
 pub mod shopify;
 pub mod slack;
 pub mod square;
 pub mod standard_webhooks;
 pub mod stripe;
+pub mod twilio;
 pub mod twitch;
 pub mod zoom;
 
@@ -31,6 +34,9 @@ pub const NAMES: &[&str] = &[
     "square",
     "zoom",
     "twitch",
+    "twilio",
+    "paddle",
+    "gitlab",
     "hmac",
 ];
 
@@ -49,6 +55,9 @@ pub fn by_name(name: &str) -> Option<Arc<dyn Scheme>> {
         "square" => Arc::new(square::square()),
         "zoom" => Arc::new(zoom::zoom()),
         "twitch" => Arc::new(twitch::twitch()),
+        "twilio" => Arc::new(twilio::Twilio),
+        "paddle" => Arc::new(paddle::Paddle),
+        "gitlab" => Arc::new(gitlab::Gitlab),
         "hmac" => Arc::new(hmac::HmacScheme::generic_default()),
         _ => return None,
     })

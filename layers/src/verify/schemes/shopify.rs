@@ -18,3 +18,102 @@ pub fn shopify() -> HmacScheme {
         "x-shopify-webhook-id",
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::testing::{assert_rejects, headers, sign_with, verify_with};
+    use crate::verify::VerifyError;
+
+    // Shopify/shopify-app-js `packages/apps/shopify-api/lib/webhooks/__tests__/validate.test.ts`
+    // ("returns true for valid request"): api secret key `test_secret_key` (from
+    // `lib/__tests__/test-config.ts`), raw body `{"foo": "bar"}`, webhook id 123456789.
+    const SECRET: &str = "test_secret_key";
+    const BODY: &[u8] = br#"{"foo": "bar"}"#;
+    const HMAC: &str = "B23tXN681gZ0qIWNRrgtzBE9XSDo5yaUu6wfmhu3a7g=";
+
+    #[test]
+    fn shopify_api_js_vector_verifies() {
+        let h = headers(&[
+            ("X-Shopify-Hmac-Sha256", HMAC),
+            ("X-Shopify-Webhook-Id", "123456789"),
+        ]);
+        let v = verify_with(&shopify(), &[SECRET], &h, BODY, None, 0).unwrap();
+        assert_eq!(v.scheme, "shopify");
+        assert_eq!(v.secret_index, 0);
+        assert_eq!(v.delivery_id.as_deref(), Some("123456789"));
+        assert_eq!(v.timestamp, None);
+    }
+
+    #[test]
+    fn sign_reproduces_the_shopify_api_js_vector() {
+        let (h, _) = sign_with(&shopify(), SECRET, BODY, None, 0, Some("123456789"));
+        assert_eq!(h["x-shopify-hmac-sha256"], HMAC);
+        assert_eq!(h["x-shopify-webhook-id"], "123456789");
+    }
+
+    #[test]
+    fn second_secret_matches_during_rotation() {
+        let h = headers(&[("X-Shopify-Hmac-Sha256", HMAC)]);
+        let v = verify_with(&shopify(), &["new_secret", SECRET], &h, BODY, None, 0).unwrap();
+        assert_eq!(v.secret_index, 1);
+    }
+
+    #[test]
+    fn shopify_rejections() {
+        let s = shopify();
+        let missing = |e: &VerifyError| matches!(e, VerifyError::MissingHeader(_));
+        let malformed = |e: &VerifyError| matches!(e, VerifyError::MalformedHeader { .. });
+        let mismatch = |e: &VerifyError| *e == VerifyError::SignatureMismatch;
+        assert_rejects(&s, SECRET, &[], BODY, missing);
+        assert_rejects(&s, SECRET, &[("X-Shopify-Hmac-Sha256", "")], BODY, missing);
+        assert_rejects(
+            &s,
+            SECRET,
+            &[
+                ("X-Shopify-Hmac-Sha256", HMAC),
+                ("X-Shopify-Hmac-Sha256", HMAC),
+            ],
+            BODY,
+            |e| matches!(e, VerifyError::DuplicateHeader(_)),
+        );
+        // shopify-app-js "returns false on invalid HMAC" sends `invalid`; a hex MAC and a
+        // truncated one are malformed too.
+        for value in [
+            "invalid",
+            "0776ed5cdebad7823d2a858d46b82dcc113d5d20e8e7269bbac1f9a1bb76bb8",
+            &HMAC[..20],
+        ] {
+            assert_rejects(
+                &s,
+                SECRET,
+                &[("X-Shopify-Hmac-Sha256", value)],
+                BODY,
+                malformed,
+            );
+        }
+        assert_rejects(
+            &s,
+            "wrong",
+            &[("X-Shopify-Hmac-Sha256", HMAC)],
+            BODY,
+            mismatch,
+        );
+        assert_rejects(
+            &s,
+            SECRET,
+            &[("X-Shopify-Hmac-Sha256", HMAC)],
+            br#"{"foo":"bar"}"#,
+            mismatch,
+        );
+    }
+
+    #[test]
+    fn sign_then_verify_round_trips() {
+        let body = br#"{"id":820982911946154508,"email":"jon@example.com"}"#;
+        let (h, sent) = sign_with(&shopify(), "shpss_0123", body, None, 0, None);
+        let v = verify_with(&shopify(), &["shpss_0123"], &h, &sent, None, 0).unwrap();
+        assert!(v.delivery_id.is_some());
+        assert!(verify_with(&shopify(), &["shpss_9999"], &h, &sent, None, 0).is_err());
+    }
+}
