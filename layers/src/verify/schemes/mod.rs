@@ -7,9 +7,12 @@ use std::sync::Arc;
 use super::scheme::Scheme;
 
 pub mod bitbucket;
+pub mod discord;
 pub mod github;
 pub mod hmac;
 pub mod intercom;
+pub mod linear;
+pub mod mailgun;
 pub mod shopify;
 pub mod slack;
 pub mod square;
@@ -31,6 +34,9 @@ pub const NAMES: &[&str] = &[
     "square",
     "zoom",
     "twitch",
+    "mailgun",
+    "linear",
+    "discord",
     "hmac",
 ];
 
@@ -49,6 +55,9 @@ pub fn by_name(name: &str) -> Option<Arc<dyn Scheme>> {
         "square" => Arc::new(square::square()),
         "zoom" => Arc::new(zoom::zoom()),
         "twitch" => Arc::new(twitch::twitch()),
+        "mailgun" => Arc::new(mailgun::Mailgun),
+        "linear" => Arc::new(linear::Linear),
+        "discord" => Arc::new(discord::Discord),
         "hmac" => Arc::new(hmac::HmacScheme::generic_default()),
         _ => return None,
     })
