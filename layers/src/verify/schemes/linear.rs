@@ -11,6 +11,21 @@
 //! refused.
 //!
 //! Delivery id: the `Linear-Delivery` header.
+//!
+//! ```
+//! use hookguard_layers::verify::schemes::linear::Linear;
+//! use hookguard_layers::verify::{Keyring, Scheme, SignOptions, VerifyContext, WebhookRequest};
+//!
+//! let keys = Keyring::from_secrets(&Linear, ["lin_wh_secret"]).unwrap();
+//! let body = br#"{"action":"create","type":"Issue","webhookTimestamp":1700000000000}"#;
+//! let mut request = WebhookRequest { method: &http::Method::POST, url: None, headers: &http::HeaderMap::new(), body };
+//! let signed = Linear.sign(&request, &keys.entries()[0].key, &SignOptions { timestamp: 1_700_000_000, id: None }).unwrap();
+//! let headers: http::HeaderMap = signed.headers.into_iter().map(|(n, v)| (n, v.parse().unwrap())).collect();
+//! request.headers = &headers;
+//! // 61 s later is past Linear's one-minute window.
+//! assert!(Linear.verify(&request, &keys, &VerifyContext::new(&Linear, 1_700_000_060)).is_ok());
+//! assert!(Linear.verify(&request, &keys, &VerifyContext::new(&Linear, 1_700_000_061)).is_err());
+//! ```
 
 use http::HeaderName;
 use serde_json::Value;

@@ -24,14 +24,25 @@
 //! calls the timestamp check optional and warns that webhook processing can be delayed
 //! outside Mailgun's control, so a check should not be aggressive. Set one per route if
 //! wanted.
-
-use std::borrow::Cow;
-use std::ops::Range;
+//!
+//! ```
+//! use hookguard_layers::verify::schemes::mailgun::Mailgun;
+//! use hookguard_layers::verify::{Keyring, Scheme, VerifyContext, WebhookRequest};
+//!
+//! // The vector of mailgun-php's WebhookTest.
+//! let keys = Keyring::from_secrets(&Mailgun, ["key-3ax6xnjp29jd6fds4gc373sgvjxteol0"]).unwrap();
+//! let body = br#"{"signature":{"timestamp":"1403645220","token":"5egbgr1vjgqxtrnp65xfznchgdccwh5d6i09vijqi3whgowmn6","signature":"9cfc5c41582e51246e73c88d34db3af0a3a2692a76fbab81492842f000256d33"},"event-data":{"event":"delivered"}}"#;
+//! let mut headers = http::HeaderMap::new();
+//! headers.insert("content-type", "application/json".parse().unwrap());
+//! let request = WebhookRequest { method: &http::Method::POST, url: None, headers: &headers, body };
+//! let verified = Mailgun.verify(&request, &keys, &VerifyContext::new(&Mailgun, 0)).unwrap();
+//! assert_eq!(verified.delivery_id.as_deref(), Some("5egbgr1vjgqxtrnp65xfznchgdccwh5d6i09vijqi3whgowmn6"));
+//! ```
 
 use http::header::CONTENT_TYPE;
 use http::HeaderMap;
-use serde::de::IgnoredAny;
 use serde_json::Value;
+use std::borrow::Cow;
 
 use crate::verify::error::{SecretError, SignError, VerifyError};
 use crate::verify::json::top_level_field;
@@ -42,6 +53,7 @@ use crate::verify::scheme::{
 };
 use crate::verify::secret::{secret_error, Key, Keyring};
 
+mod json;
 mod multipart;
 
 /// The `mailgun` scheme.
@@ -344,7 +356,7 @@ impl Scheme for Mailgun {
             expected: "a single Content-Type header; multipart/form-data needs a boundary",
         })?;
         let body = match format {
-            Format::Json => sign_json(request.body, &fields)?,
+            Format::Json => json::sign(request.body, &fields)?,
             Format::Form => sign_form(request.body, &fields),
             Format::Multipart(boundary) => multipart::sign(request.body, &boundary, &fields)?,
         };
@@ -383,41 +395,6 @@ fn default_token(body: &[u8], timestamp: i64) -> String {
     hex::encode(&digest[..25])
 }
 
-fn sign_json(body: &[u8], fields: &Fields<'_>) -> Result<Vec<u8>, SignError> {
-    let not_object = SignError::Body {
-        expected: "a JSON object",
-    };
-    // Validates the whole body first, so the splice below works on well-formed JSON.
-    serde_json::from_slice::<serde_json::Map<String, Value>>(body)
-        .map_err(|_| not_object.clone())?;
-    let quote = |s: &str| serde_json::to_string(s).unwrap_or_default();
-    let object = format!(
-        "{{\"token\":{},\"timestamp\":{},\"signature\":{}}}",
-        quote(fields.token),
-        quote(fields.timestamp),
-        quote(fields.signature)
-    );
-    // Splice, not re-serialise: every other byte of the body stays as the caller wrote it.
-    let mut out = Vec::with_capacity(body.len() + object.len() + 16);
-    if let Some(span) = top_level_value_span(body, "signature") {
-        out.extend_from_slice(&body[..span.start]);
-        out.extend_from_slice(object.as_bytes());
-        out.extend_from_slice(&body[span.end..]);
-        return Ok(out);
-    }
-    let open = body.iter().position(|&b| b == b'{').ok_or(not_object)?;
-    let rest = &body[open + 1..];
-    let empty = rest.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'}');
-    out.extend_from_slice(&body[..=open]);
-    out.extend_from_slice(b"\"signature\":");
-    out.extend_from_slice(object.as_bytes());
-    if !empty {
-        out.push(b',');
-    }
-    out.extend_from_slice(rest);
-    Ok(out)
-}
-
 fn sign_form(body: &[u8], fields: &Fields<'_>) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + 160);
     for pair in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
@@ -434,48 +411,6 @@ fn sign_form(body: &[u8], fields: &Fields<'_>) -> Vec<u8> {
     }
     out.extend_from_slice(serializer.finish().as_bytes());
     out
-}
-
-/// The byte range of the value of the first top-level `field` of a JSON object.
-fn top_level_value_span(body: &[u8], field: &str) -> Option<Range<usize>> {
-    fn skip_ws(body: &[u8], mut pos: usize) -> usize {
-        while body.get(pos).is_some_and(u8::is_ascii_whitespace) {
-            pos += 1;
-        }
-        pos
-    }
-    /// Reads one JSON value at `pos`, returning it and the offset just after it.
-    fn read<T: serde::de::DeserializeOwned>(body: &[u8], pos: usize) -> Option<(T, usize)> {
-        let mut stream = serde_json::Deserializer::from_slice(body.get(pos..)?).into_iter::<T>();
-        let value = stream.next()?.ok()?;
-        Some((value, pos + stream.byte_offset()))
-    }
-    let mut pos = skip_ws(body, 0);
-    if body.get(pos) != Some(&b'{') {
-        return None;
-    }
-    pos += 1;
-    loop {
-        pos = skip_ws(body, pos);
-        if body.get(pos) == Some(&b'}') {
-            return None;
-        }
-        let (key, after_key) = read::<String>(body, pos)?;
-        pos = skip_ws(body, after_key);
-        if body.get(pos) != Some(&b':') {
-            return None;
-        }
-        let start = skip_ws(body, pos + 1);
-        let (IgnoredAny, end) = read::<IgnoredAny>(body, start)?;
-        if key == field {
-            return Some(start..end);
-        }
-        pos = skip_ws(body, end);
-        if body.get(pos) != Some(&b',') {
-            return None;
-        }
-        pos += 1;
-    }
 }
 
 #[cfg(test)]

@@ -460,11 +460,11 @@ fn sign_refuses_json_that_is_not_an_object() {
 #[test]
 fn value_span_finds_only_the_top_level_field() {
     let body = br#" { "x" : {"signature":1}, "n": -1.5e3 ,"signature" :{"a":[1,"}"]} } "#;
-    let span = top_level_value_span(body, "signature").unwrap();
+    let span = json::value_span(body, "signature").unwrap();
     assert_eq!(&body[span], br#"{"a":[1,"}"]}"#);
-    assert!(top_level_value_span(br#"{"x":{"signature":1}}"#, "signature").is_none());
-    assert!(top_level_value_span(br#"["signature"]"#, "signature").is_none());
-    assert!(top_level_value_span(b"{}", "signature").is_none());
+    assert!(json::value_span(br#"{"x":{"signature":1}}"#, "signature").is_none());
+    assert!(json::value_span(br#"["signature"]"#, "signature").is_none());
+    assert!(json::value_span(b"{}", "signature").is_none());
 }
 
 #[test]
