@@ -31,7 +31,10 @@ fn unsigned_header(scheme: &str, header: &str) -> bool {
                 "x-gitlab-event-uuid" | "idempotency-key" | "x-gitlab-webhook-uuid"
             )
             | ("twilio", "i-twilio-idempotency-token" | "content-type")
-            | ("linear", "linear-delivery" | "linear-event")
+            | (
+                "linear",
+                "linear-delivery" | "linear-event" | "linear-timestamp"
+            )
             | ("mailgun", "content-type")
             | (_, "content-type")
     )
@@ -160,7 +163,8 @@ proptest! {
 
 #[test]
 fn every_scheme_refuses_a_request_with_no_headers() {
-    for name in schemes::NAMES {
+    // Mailgun carries its signature inside the body, not in headers.
+    for name in schemes::NAMES.iter().filter(|n| **n != "mailgun") {
         let s = sign(name, br#"{"id":"evt_1"}"#, "id1").expect("every scheme signs a JSON body");
         assert!(
             !verify(&s, &[], &s.body),

@@ -7,10 +7,13 @@ use std::sync::Arc;
 use super::scheme::Scheme;
 
 pub mod bitbucket;
+pub mod discord;
 pub mod github;
 pub mod gitlab;
 pub mod hmac;
 pub mod intercom;
+pub mod linear;
+pub mod mailgun;
 pub mod paddle;
 pub mod shopify;
 pub mod slack;
@@ -37,6 +40,9 @@ pub const NAMES: &[&str] = &[
     "twilio",
     "paddle",
     "gitlab",
+    "mailgun",
+    "linear",
+    "discord",
     "hmac",
 ];
 
@@ -58,6 +64,9 @@ pub fn by_name(name: &str) -> Option<Arc<dyn Scheme>> {
         "twilio" => Arc::new(twilio::Twilio),
         "paddle" => Arc::new(paddle::Paddle),
         "gitlab" => Arc::new(gitlab::Gitlab),
+        "mailgun" => Arc::new(mailgun::Mailgun),
+        "linear" => Arc::new(linear::Linear),
+        "discord" => Arc::new(discord::Discord),
         "hmac" => Arc::new(hmac::HmacScheme::generic_default()),
         _ => return None,
     })
