@@ -118,6 +118,9 @@ impl Rejection {
             HeaderValue::from_static("application/json"),
         );
         headers.extend(self.headers);
+        // The reason travels with the response, so the sidecar can log and count it without
+        // parsing the body.
+        response.extensions_mut().insert(self.reason);
         response
     }
 }

@@ -33,3 +33,8 @@ fn signature_list_corpus() {
 fn verify_any_scheme_corpus() {
     assert!(replay("verify_any_scheme", fuzzing::verify_any_scheme) > 0);
 }
+
+#[test]
+fn paddle_header_corpus() {
+    assert!(replay("paddle_header", fuzzing::paddle_header) > 0);
+}

@@ -4,7 +4,7 @@
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
-use super::schemes::{self, standard_webhooks, stripe};
+use super::schemes::{self, paddle, standard_webhooks, stripe};
 use super::{Keyring, VerifyContext, WebhookRequest};
 
 /// Secrets tried in order until one parses for the scheme under test: a Standard Webhooks
@@ -21,6 +21,13 @@ pub fn stripe_header(data: &[u8]) {
         if let Some(parsed) = stripe::parse_header(text) {
             assert!(!parsed.v1.is_empty());
         }
+    }
+}
+
+/// `Paddle-Signature` parser.
+pub fn paddle_header(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = paddle::parse_header(text);
     }
 }
 

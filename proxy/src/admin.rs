@@ -1,0 +1,99 @@
+//! The admin listener: `/livez`, `/readyz`, `/metrics`, on its own port.
+//!
+//! It runs on its own thread with its own small tokio runtime, outside pingora's services:
+//! during a graceful shutdown pingora stops accepting on its listeners, but `/readyz` must
+//! keep answering — 503 — so Kubernetes takes the pod out of the Service while in-flight
+//! webhooks finish.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{header, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+
+use crate::metrics;
+
+/// What the probes report.
+#[derive(Debug, Default)]
+pub(crate) struct Health {
+    /// A configuration is loaded and the proxy is serving.
+    pub(crate) loaded: AtomicBool,
+    /// SIGTERM received: finishing in-flight requests.
+    pub(crate) draining: AtomicBool,
+}
+
+impl Health {
+    pub(crate) fn ready(&self) -> bool {
+        self.loaded.load(Ordering::Acquire) && !self.draining.load(Ordering::Acquire)
+    }
+}
+
+fn text(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
+    response
+}
+
+pub(crate) fn respond(health: &Health, path: &str) -> Response<Full<Bytes>> {
+    match path {
+        "/livez" => text(StatusCode::OK, "text/plain", "ok\n"),
+        "/readyz" if health.ready() => text(StatusCode::OK, "text/plain", "ready\n"),
+        "/readyz" if health.draining.load(Ordering::Acquire) => {
+            text(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "draining\n")
+        }
+        "/readyz" => text(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "no configuration loaded\n"),
+        "/metrics" => text(StatusCode::OK, "text/plain; version=0.0.4", metrics::render()),
+        _ => text(StatusCode::NOT_FOUND, "text/plain", "not found: try /livez, /readyz, /metrics\n"),
+    }
+}
+
+/// Binds `addr` (so errors surface at start-up) and serves on a new thread.
+pub(crate) fn start(addr: SocketAddr, health: Arc<Health>) -> std::io::Result<SocketAddr> {
+    let std_listener = std::net::TcpListener::bind(addr)?;
+    std_listener.set_nonblocking(true)?;
+    let bound = std_listener.local_addr()?;
+    std::thread::Builder::new().name("hookguard-admin".into()).spawn(move || {
+        let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                tracing::error!(error = %e, "admin listener: cannot start its runtime");
+                return;
+            }
+        };
+        runtime.block_on(serve(std_listener, health));
+    })?;
+    Ok(bound)
+}
+
+async fn serve(std_listener: std::net::TcpListener, health: Arc<Health>) {
+    let listener = match tokio::net::TcpListener::from_std(std_listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "admin listener: cannot register its socket");
+            return;
+        }
+    };
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                tracing::warn!(error = %e, "admin listener: accept failed");
+                continue;
+            }
+        };
+        let health = Arc::clone(&health);
+        tokio::spawn(async move {
+            let service = service_fn(move |req: Request<hyper::body::Incoming>| {
+                let response = respond(&health, req.uri().path());
+                async move { Ok::<_, Infallible>(response) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+        });
+    }
+}

@@ -1,0 +1,108 @@
+//! Forwarding to the app: the upstream peer, the request head the app receives, and the
+//! project's own path for bodies larger than pingora's retry buffer.
+
+use std::time::Instant;
+
+use http::{header, HeaderName, HeaderValue};
+use pingora_core::upstreams::peer::HttpPeer;
+use pingora_error::{Error, ErrorType, OrErr, Result};
+use pingora_http::{RequestHeader, ResponseHeader};
+use pingora_proxy::Session;
+
+use super::{Ctx, Sidecar};
+use crate::runtime::Upstream;
+
+/// Pingora's retry buffer (`BODY_BUF_LIMIT`, 64 KiB): a pre-read body up to this size is
+/// replayed upstream by pingora itself; beyond it, by [`forward_buffered`].
+pub(crate) const RETRY_BUFFER_LIMIT: usize = 64 * 1024;
+
+/// Prefix of the headers hookguard adds; incoming ones are stripped so callers cannot forge them.
+const PREFIX: &str = "x-hookguard-";
+
+pub(super) fn peer(upstream: &Upstream) -> HttpPeer {
+    let mut peer = HttpPeer::new(upstream.address.as_str(), false, String::new());
+    peer.options.connection_timeout = Some(upstream.connect_timeout);
+    peer.options.read_timeout = Some(upstream.read_timeout);
+    peer.options.write_timeout = Some(upstream.read_timeout);
+    peer
+}
+
+/// The head the app receives: Content-Length framing for the exact bytes read, no
+/// `Expect`, every incoming `x-hookguard-*` header replaced by hookguard's own.
+pub(super) fn prepare_upstream_request(req: &mut RequestHeader, session: &Session, ctx: &Ctx) -> Result<()> {
+    req.remove_header(&header::TRANSFER_ENCODING);
+    req.remove_header(&header::EXPECT);
+    req.insert_header(header::CONTENT_LENGTH, ctx.body.len())?;
+    let forged: Vec<HeaderName> =
+        req.headers.keys().filter(|name| name.as_str().starts_with(PREFIX)).cloned().collect();
+    for name in forged {
+        req.remove_header(&name);
+    }
+    if let Some(route) = &ctx.route {
+        req.insert_header("x-hookguard-route", route.id.as_ref())?;
+        let scheme = ctx.verified.as_ref().map_or(route.scheme, |v| v.scheme);
+        req.insert_header("x-hookguard-scheme", scheme)?;
+        if let Some(rewrite) = &route.rewrite {
+            let uri = match req.uri.query() {
+                Some(q) => format!("{rewrite}?{q}"),
+                None => rewrite.clone(),
+            };
+            req.set_uri(uri.parse().or_err(ErrorType::InternalError, "rewritten path is not a valid URI")?);
+        }
+    }
+    if let Some(v) = &ctx.verified {
+        req.insert_header("x-hookguard-secret-id", v.secret_id.as_ref())?;
+        if let Some(id) = &v.delivery_id {
+            if let Ok(value) = HeaderValue::from_str(id) {
+                req.insert_header("x-hookguard-delivery-id", value)?;
+            }
+        }
+    }
+    let client_ip = ctx
+        .client_ip
+        .clone()
+        .or_else(|| session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip().to_string()));
+    if let Some(ip) = client_ip {
+        req.insert_header("x-hookguard-client-ip", ip)?;
+    }
+    req.insert_header("x-hookguard-received-at", httpdate(ctx))?;
+    Ok(())
+}
+
+fn httpdate(ctx: &Ctx) -> String {
+    let received = std::time::SystemTime::now() - ctx.started.elapsed();
+    time::OffsetDateTime::from(received)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Sends the buffered body upstream through pingora's pooled connector and relays the
+/// answer: for bodies beyond the retry buffer, which pingora would not replay (and, read
+/// without retry buffering, would hang on — pingora issue #349).
+pub(super) async fn forward_buffered(sidecar: &Sidecar, session: &mut Session, ctx: &mut Ctx) -> Result<()> {
+    let snapshot = ctx.snapshot.clone().ok_or_else(|| Error::new(ErrorType::InternalError))?;
+    let peer = peer(&snapshot.upstream);
+    let mut head = session.req_header().clone();
+    prepare_upstream_request(&mut head, session, ctx)?;
+    ctx.upstream_started = Some(Instant::now());
+    let (mut upstream, _reused) = sidecar.connector.get_http_session(&peer).await?;
+    upstream.write_request_header(Box::new(head)).await?;
+    upstream.write_request_body(ctx.body.clone(), true).await?;
+    upstream.finish_request_body().await?;
+    upstream.read_response_header().await?;
+    let response: ResponseHeader = upstream
+        .response_header()
+        .cloned()
+        .ok_or_else(|| Error::explain(ErrorType::InvalidHTTPHeader, "upstream sent no response header"))?;
+    ctx.upstream_elapsed = ctx.upstream_started.map(|t| t.elapsed());
+    let status = response.status.as_u16();
+    ctx.status = Some(status);
+    super::settle(ctx, Some(status)).await;
+    session.write_response_header(Box::new(response)).await?;
+    while let Some(chunk) = upstream.read_response_body().await? {
+        session.write_response_body(chunk, false).await?;
+    }
+    session.write_response_body(bytes::Bytes::new(), true).await?;
+    sidecar.connector.release_http_session(upstream, &peer, None).await;
+    Ok(())
+}
