@@ -1,6 +1,6 @@
 //! Finding the client behind trusted proxies: `X-Forwarded-For` and `Forwarded` (RFC 7239).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use http::{header, HeaderMap, HeaderName, StatusCode};
 
@@ -21,11 +21,13 @@ pub enum ForwardedHeader {
     Forwarded,
 }
 
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
 impl ForwardedHeader {
-    fn name(self) -> HeaderName {
+    fn name(self) -> &'static HeaderName {
         match self {
-            ForwardedHeader::XForwardedFor => HeaderName::from_static("x-forwarded-for"),
-            ForwardedHeader::Forwarded => header::FORWARDED,
+            ForwardedHeader::XForwardedFor => &X_FORWARDED_FOR,
+            ForwardedHeader::Forwarded => &header::FORWARDED,
         }
     }
 }
@@ -49,44 +51,92 @@ pub(crate) fn client_behind_proxies(
     trusted: &IpSet,
 ) -> Result<IpAddr, Rejection> {
     let name = header.name();
-    let mut client = peer;
-    let mut position = 0usize;
+    let mut walk = Walk {
+        client: peer,
+        position: 0,
+        name,
+        trusted,
+    };
     // Several header lines form one list, in order (RFC 9110 §5.3): walk them backwards.
-    for value in headers.get_all(&name).iter().rev() {
-        let text = value.to_str().map_err(|_| {
-            malformed(
-                &name,
-                "a header line has bytes outside visible ASCII".into(),
-            )
-        })?;
-        let nodes = match header {
-            ForwardedHeader::XForwardedFor => text.split(',').map(str::trim).collect(),
+    for value in headers.get_all(name).iter().rev() {
+        let text = value
+            .to_str()
+            .map_err(|_| malformed(name, "a header line has bytes outside visible ASCII".into()))?;
+        let found = match header {
+            ForwardedHeader::XForwardedFor => walk.hops(ListBackwards(Some(text)))?,
             ForwardedHeader::Forwarded => {
-                forwarded_for_nodes(text).map_err(|e| malformed(&name, e))?
+                let nodes = forwarded_for_nodes(text).map_err(|e| malformed(name, e))?;
+                walk.hops(nodes.into_iter().rev())?
             }
         };
-        for node in nodes.into_iter().rev() {
+        if let Some(client) = found {
+            return Ok(client);
+        }
+    }
+    Ok(walk.client)
+}
+
+/// The walk from the nearest hop outwards.
+struct Walk<'a> {
+    /// The farthest hop read so far.
+    client: IpAddr,
+    /// Entries read so far, for error messages.
+    position: usize,
+    name: &'a HeaderName,
+    trusted: &'a IpSet,
+}
+
+impl Walk<'_> {
+    /// Reads `nodes` (nearest first): the first untrusted hop, if one is among them.
+    fn hops<'n>(
+        &mut self,
+        nodes: impl Iterator<Item = &'n str>,
+    ) -> Result<Option<IpAddr>, Rejection> {
+        for node in nodes {
             // Empty list elements are allowed and carry nothing (RFC 9110 §5.6.1).
             if node.is_empty() {
                 continue;
             }
-            position += 1;
+            self.position += 1;
             let hop = parse_node(node).ok_or_else(|| {
                 malformed(
-                    &name,
+                    self.name,
                     format!(
-                        "entry {position} from the right ({node:?}) is not an IP address; \
-                         expected a.b.c.d or x:x::x, optionally with a port"
+                        "entry {} from the right ({node:?}) is not an IP address; \
+                         expected a.b.c.d or x:x::x, optionally with a port",
+                        self.position
                     ),
                 )
             })?;
-            client = hop;
-            if !trusted.contains(hop) {
-                return Ok(hop);
+            self.client = hop;
+            if !self.trusted.contains(hop) {
+                return Ok(Some(hop));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// The elements of a comma-separated list, last first, without surrounding blanks. (A
+/// byte scan: the lists are short, and `rsplit` + `trim` cost twice as much here.)
+struct ListBackwards<'a>(Option<&'a str>);
+
+impl<'a> Iterator for ListBackwards<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let rest = self.0?;
+        match rest.as_bytes().iter().rposition(|&b| b == b',') {
+            Some(comma) => {
+                self.0 = Some(&rest[..comma]);
+                Some(rest[comma + 1..].trim_ascii())
+            }
+            None => {
+                self.0 = None;
+                Some(rest.trim_ascii())
             }
         }
     }
-    Ok(client)
 }
 
 fn malformed(name: &HeaderName, detail: String) -> Rejection {
@@ -100,7 +150,9 @@ fn malformed(name: &HeaderName, detail: String) -> Rejection {
 /// An address, `a.b.c.d:port`, `[x:x::x]` or `[x:x::x]:port`, canonical (IPv4-mapped IPv6
 /// becomes IPv4).
 fn parse_node(node: &str) -> Option<IpAddr> {
-    let ip = if let Ok(ip) = node.parse::<IpAddr>() {
+    let ip = if let Some(v4) = parse_dotted_quad(node) {
+        IpAddr::V4(v4)
+    } else if let Ok(ip) = node.parse::<IpAddr>() {
         ip
     } else if let Ok(addr) = node.parse::<SocketAddr>() {
         addr.ip()
@@ -108,6 +160,39 @@ fn parse_node(node: &str) -> Option<IpAddr> {
         node.strip_prefix('[')?.strip_suffix(']')?.parse().ok()?
     };
     Some(ip.to_canonical())
+}
+
+/// A plain `a.b.c.d`, the common case, in a few nanoseconds (half of what the general
+/// parser takes, and every hop is parsed). Accepts exactly what `Ipv4Addr::from_str` does
+/// — no leading zeros, octets up to 255 — and returns `None` for anything else, which
+/// then goes to the general parser.
+fn parse_dotted_quad(text: &str) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut index = 0;
+    let (mut value, mut digits) = (0u16, 0u8);
+    for &byte in text.as_bytes() {
+        match byte {
+            b'0'..=b'9' => {
+                // A fourth digit, or a digit after a leading zero.
+                if digits == 3 || (digits == 1 && value == 0) {
+                    return None;
+                }
+                value = value * 10 + u16::from(byte - b'0');
+                digits += 1;
+            }
+            b'.' if digits > 0 && index < 3 => {
+                octets[index] = u8::try_from(value).ok()?;
+                index += 1;
+                (value, digits) = (0, 0);
+            }
+            _ => return None,
+        }
+    }
+    if index != 3 || digits == 0 {
+        return None;
+    }
+    octets[3] = u8::try_from(value).ok()?;
+    Some(Ipv4Addr::from(octets))
 }
 
 /// The `for` value of each element of a `Forwarded` header line, in order.
@@ -305,6 +390,46 @@ mod tests {
         for bad in ["fe80::1%eth0", "1.2.3", "[1.2.3.4]x", "unknown"] {
             assert!(xff("10.0.0.1", &[bad], &["10.0.0.0/8"]).is_err(), "{bad}");
         }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn dotted_quad_fast_path_agrees_with_std(text in "[0-9.]{0,17}") {
+            if let Some(fast) = parse_dotted_quad(&text) {
+                proptest::prop_assert_eq!(Some(fast), text.parse::<Ipv4Addr>().ok());
+            }
+        }
+
+        #[test]
+        fn dotted_quad_fast_path_reads_every_address(raw: u32) {
+            let addr = Ipv4Addr::from(raw);
+            proptest::prop_assert_eq!(parse_dotted_quad(&addr.to_string()), Some(addr));
+        }
+    }
+
+    #[test]
+    fn list_elements_come_last_first_and_trimmed() {
+        let got: Vec<_> = ListBackwards(Some(" a ,b,, \tc ")).collect();
+        assert_eq!(got, ["c", "", "b", "a"]);
+        assert_eq!(ListBackwards(Some("")).collect::<Vec<_>>(), [""]);
+    }
+
+    #[test]
+    fn dotted_quad_fast_path_refuses_what_std_refuses() {
+        for text in [
+            "01.2.3.4",
+            "1.2.3.256",
+            "1.2.3",
+            "1.2.3.4.",
+            ".1.2.3",
+            "1..2.3",
+            "1.2.3.0004",
+            "",
+        ] {
+            assert_eq!(parse_dotted_quad(text), None, "{text}");
+            assert!(text.parse::<Ipv4Addr>().is_err(), "{text}");
+        }
+        assert_eq!(parse_dotted_quad("0.0.0.0"), Some(Ipv4Addr::UNSPECIFIED));
     }
 
     #[test]
