@@ -1,9 +1,4 @@
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
-
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 use super::*;
 
@@ -177,128 +172,149 @@ async fn first_load_failure_is_an_error() {
     assert_eq!(err.source_name, "/nonexistent/hookguard-ranges");
 }
 
-/// A one-route HTTP/1.1 server on 127.0.0.1:0 answering every request with the current
-/// `(status, body)`, and recording each request's head.
-struct RangeServer {
-    addr: SocketAddr,
-    reply: Arc<Mutex<(u16, String)>>,
-    requests: Arc<Mutex<Vec<String>>>,
-    task: JoinHandle<()>,
+#[cfg(not(feature = "fetch"))]
+#[tokio::test]
+async fn url_sources_say_the_fetch_feature_is_off() {
+    let source = RangeSource::url("https://api.github.com/meta").unwrap();
+    let err = ProviderRanges::new("github", source, RangeFormat::GitHubMeta)
+        .refresh()
+        .await
+        .unwrap_err();
+    assert!(err.message.contains("without the `fetch` feature"), "{err}");
 }
 
-impl RangeServer {
-    async fn start(status: u16, body: &str) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let reply = Arc::new(Mutex::new((status, body.to_owned())));
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let (r, q) = (reply.clone(), requests.clone());
-        let task = tokio::spawn(async move {
-            while let Ok((mut socket, _)) = listener.accept().await {
-                let (reply, requests) = (r.clone(), q.clone());
-                tokio::spawn(async move {
-                    let mut head = Vec::new();
-                    let mut buf = [0u8; 1024];
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 65536 {
-                        match socket.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => head.extend_from_slice(&buf[..n]),
+/// Fetching over HTTP from a server the test starts on 127.0.0.1:0.
+#[cfg(feature = "fetch")]
+mod over_http {
+    use std::net::SocketAddr;
+    use std::sync::Mutex;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// A one-route HTTP/1.1 server on 127.0.0.1:0 answering every request with the current
+    /// `(status, body)`, and recording each request's head.
+    struct RangeServer {
+        addr: SocketAddr,
+        reply: Arc<Mutex<(u16, String)>>,
+        requests: Arc<Mutex<Vec<String>>>,
+        task: JoinHandle<()>,
+    }
+
+    impl RangeServer {
+        async fn start(status: u16, body: &str) -> Self {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let reply = Arc::new(Mutex::new((status, body.to_owned())));
+            let requests = Arc::new(Mutex::new(Vec::new()));
+            let (r, q) = (reply.clone(), requests.clone());
+            let task = tokio::spawn(async move {
+                while let Ok((mut socket, _)) = listener.accept().await {
+                    let (reply, requests) = (r.clone(), q.clone());
+                    tokio::spawn(async move {
+                        let mut head = Vec::new();
+                        let mut buf = [0u8; 1024];
+                        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 65536 {
+                            match socket.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => head.extend_from_slice(&buf[..n]),
+                            }
                         }
-                    }
-                    requests
-                        .lock()
-                        .unwrap()
-                        .push(String::from_utf8_lossy(&head).into());
-                    let (status, body) = reply.lock().unwrap().clone();
-                    let response = format!(
-                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n\
-                         content-length: {}\r\nconnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = socket.write_all(response.as_bytes()).await;
-                    let _ = socket.shutdown().await;
-                });
+                        requests
+                            .lock()
+                            .unwrap()
+                            .push(String::from_utf8_lossy(&head).into());
+                        let (status, body) = reply.lock().unwrap().clone();
+                        let response = format!(
+                            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n\
+                             content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                            body.len()
+                        );
+                        let _ = socket.write_all(response.as_bytes()).await;
+                        let _ = socket.shutdown().await;
+                    });
+                }
+            });
+            Self {
+                addr,
+                reply,
+                requests,
+                task,
             }
-        });
-        Self {
-            addr,
-            reply,
-            requests,
-            task,
+        }
+
+        fn url(&self) -> RangeSource {
+            RangeSource::url(&format!("http://{}/meta", self.addr)).unwrap()
+        }
+
+        fn answer(&self, status: u16, body: &str) {
+            *self.reply.lock().unwrap() = (status, body.to_owned());
+        }
+
+        fn hits(&self) -> usize {
+            self.requests.lock().unwrap().len()
         }
     }
 
-    fn url(&self) -> RangeSource {
-        RangeSource::url(&format!("http://{}/meta", self.addr)).unwrap()
+    impl Drop for RangeServer {
+        fn drop(&mut self) {
+            self.task.abort();
+        }
     }
 
-    fn answer(&self, status: u16, body: &str) {
-        *self.reply.lock().unwrap() = (status, body.to_owned());
+    #[tokio::test]
+    async fn http_refresh_swaps_ranges_and_failures_keep_the_last_good() {
+        let server = RangeServer::start(200, GITHUB_META).await;
+        let ranges = ProviderRanges::load("github", server.url(), RangeFormat::GitHubMeta)
+            .await
+            .unwrap();
+        assert!(ranges.contains(ip("192.30.252.10")));
+        let head = server.requests.lock().unwrap()[0].to_ascii_lowercase();
+        assert!(head.starts_with("get /meta http/1.1"), "{head}");
+        assert!(
+            head.contains("user-agent: hookguard/"),
+            "GitHub's API requires a User-Agent"
+        );
+
+        server.answer(500, "oops");
+        let err = ranges.refresh().await.unwrap_err();
+        assert!(err.message.contains("500"), "{err}");
+        assert!(ranges.contains(ip("192.30.252.10")), "kept after HTTP 500");
+
+        server.answer(200, "{\"hooks\": [\"not-a-network\"]}");
+        assert!(ranges.refresh().await.is_err());
+        assert!(
+            ranges.contains(ip("192.30.252.10")),
+            "kept after a bad document"
+        );
+
+        server.answer(200, r#"{"hooks": ["203.0.113.0/24"]}"#);
+        assert_eq!(ranges.refresh().await.unwrap(), 1);
+        assert!(ranges.contains(ip("203.0.113.5")));
+        assert!(!ranges.contains(ip("192.30.252.10")), "old list replaced");
+        assert_eq!(server.hits(), 4);
+        let status = ranges.subscribe().borrow().clone();
+        assert_eq!(
+            (status.successes, status.failures, status.last_error),
+            (2, 2, None)
+        );
     }
 
-    fn hits(&self) -> usize {
-        self.requests.lock().unwrap().len()
+    #[tokio::test]
+    async fn unreachable_server_keeps_the_last_good() {
+        let mut server = RangeServer::start(200, STRIPE_WEBHOOKS).await;
+        let ranges = ProviderRanges::load("stripe", server.url(), RangeFormat::StripeWebhooks)
+            .await
+            .unwrap();
+        // Stop listening: awaiting the aborted task guarantees its listener is closed.
+        server.task.abort();
+        assert!((&mut server.task).await.is_err());
+        let err = ranges.refresh().await.unwrap_err();
+        assert!(err.message.starts_with("GET failed"), "{err}");
+        assert!(ranges.contains(ip("3.18.12.63")));
     }
-}
-
-impl Drop for RangeServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-#[cfg(feature = "fetch")]
-#[tokio::test]
-async fn http_refresh_swaps_ranges_and_failures_keep_the_last_good() {
-    let server = RangeServer::start(200, GITHUB_META).await;
-    let ranges = ProviderRanges::load("github", server.url(), RangeFormat::GitHubMeta)
-        .await
-        .unwrap();
-    assert!(ranges.contains(ip("192.30.252.10")));
-    let head = server.requests.lock().unwrap()[0].to_ascii_lowercase();
-    assert!(head.starts_with("get /meta http/1.1"), "{head}");
-    assert!(
-        head.contains("user-agent: hookguard/"),
-        "GitHub's API requires a User-Agent"
-    );
-
-    server.answer(500, "oops");
-    let err = ranges.refresh().await.unwrap_err();
-    assert!(err.message.contains("500"), "{err}");
-    assert!(ranges.contains(ip("192.30.252.10")), "kept after HTTP 500");
-
-    server.answer(200, "{\"hooks\": [\"not-a-network\"]}");
-    assert!(ranges.refresh().await.is_err());
-    assert!(
-        ranges.contains(ip("192.30.252.10")),
-        "kept after a bad document"
-    );
-
-    server.answer(200, r#"{"hooks": ["203.0.113.0/24"]}"#);
-    assert_eq!(ranges.refresh().await.unwrap(), 1);
-    assert!(ranges.contains(ip("203.0.113.5")));
-    assert!(!ranges.contains(ip("192.30.252.10")), "old list replaced");
-    assert_eq!(server.hits(), 4);
-    let status = ranges.subscribe().borrow().clone();
-    assert_eq!(
-        (status.successes, status.failures, status.last_error),
-        (2, 2, None)
-    );
-}
-
-#[cfg(feature = "fetch")]
-#[tokio::test]
-async fn unreachable_server_keeps_the_last_good() {
-    let mut server = RangeServer::start(200, STRIPE_WEBHOOKS).await;
-    let ranges = ProviderRanges::load("stripe", server.url(), RangeFormat::StripeWebhooks)
-        .await
-        .unwrap();
-    // Stop listening: awaiting the aborted task guarantees its listener is closed.
-    server.task.abort();
-    assert!((&mut server.task).await.is_err());
-    let err = ranges.refresh().await.unwrap_err();
-    assert!(err.message.starts_with("GET failed"), "{err}");
-    assert!(ranges.contains(ip("3.18.12.63")));
 }
 
 #[tokio::test]
