@@ -59,14 +59,16 @@ pub(crate) fn client_behind_proxies(
     };
     // Several header lines form one list, in order (RFC 9110 §5.3): walk them backwards.
     for value in headers.get_all(name).iter().rev() {
-        let text = value
-            .to_str()
-            .map_err(|_| malformed(name, "a header line has bytes outside visible ASCII".into()))?;
         let found = match header {
-            ForwardedHeader::XForwardedFor => walk.hops(ListBackwards(Some(text)))?,
+            // Bytes, not text: an entry with non-ASCII bytes simply fails to parse, and
+            // only if it has to be read.
+            ForwardedHeader::XForwardedFor => walk.hops(ListBackwards(Some(value.as_bytes())))?,
             ForwardedHeader::Forwarded => {
+                let text = value.to_str().map_err(|_| {
+                    malformed(name, "a header line has bytes outside visible ASCII".into())
+                })?;
                 let nodes = forwarded_for_nodes(text).map_err(|e| malformed(name, e))?;
-                walk.hops(nodes.into_iter().rev())?
+                walk.hops(nodes.into_iter().rev().map(str::as_bytes))?
             }
         };
         if let Some(client) = found {
@@ -90,7 +92,7 @@ impl Walk<'_> {
     /// Reads `nodes` (nearest first): the first untrusted hop, if one is among them.
     fn hops<'n>(
         &mut self,
-        nodes: impl Iterator<Item = &'n str>,
+        nodes: impl Iterator<Item = &'n [u8]>,
     ) -> Result<Option<IpAddr>, Rejection> {
         for node in nodes {
             // Empty list elements are allowed and carry nothing (RFC 9110 §5.6.1).
@@ -102,9 +104,10 @@ impl Walk<'_> {
                 malformed(
                     self.name,
                     format!(
-                        "entry {} from the right ({node:?}) is not an IP address; \
+                        "entry {} from the right ({:?}) is not an IP address; \
                          expected a.b.c.d or x:x::x, optionally with a port",
-                        self.position
+                        self.position,
+                        String::from_utf8_lossy(node)
                     ),
                 )
             })?;
@@ -119,14 +122,14 @@ impl Walk<'_> {
 
 /// The elements of a comma-separated list, last first, without surrounding blanks. (A
 /// byte scan: the lists are short, and `rsplit` + `trim` cost twice as much here.)
-struct ListBackwards<'a>(Option<&'a str>);
+struct ListBackwards<'a>(Option<&'a [u8]>);
 
 impl<'a> Iterator for ListBackwards<'a> {
-    type Item = &'a str;
+    type Item = &'a [u8];
 
-    fn next(&mut self) -> Option<&'a str> {
+    fn next(&mut self) -> Option<&'a [u8]> {
         let rest = self.0?;
-        match rest.as_bytes().iter().rposition(|&b| b == b',') {
+        match rest.iter().rposition(|&b| b == b',') {
             Some(comma) => {
                 self.0 = Some(&rest[..comma]);
                 Some(rest[comma + 1..].trim_ascii())
@@ -149,28 +152,37 @@ fn malformed(name: &HeaderName, detail: String) -> Rejection {
 
 /// An address, `a.b.c.d:port`, `[x:x::x]` or `[x:x::x]:port`, canonical (IPv4-mapped IPv6
 /// becomes IPv4).
-fn parse_node(node: &str) -> Option<IpAddr> {
+fn parse_node(node: &[u8]) -> Option<IpAddr> {
     let ip = if let Some(v4) = parse_dotted_quad(node) {
         IpAddr::V4(v4)
-    } else if let Ok(ip) = node.parse::<IpAddr>() {
+    } else if let Some(ip) = parse_general(std::str::from_utf8(node).ok()?) {
         ip
-    } else if let Ok(addr) = node.parse::<SocketAddr>() {
-        addr.ip()
     } else {
-        node.strip_prefix('[')?.strip_suffix(']')?.parse().ok()?
+        return None;
     };
     Some(ip.to_canonical())
+}
+
+/// Everything but a plain dotted quad: IPv6, and either family with a port.
+fn parse_general(node: &str) -> Option<IpAddr> {
+    if let Ok(ip) = node.parse::<IpAddr>() {
+        Some(ip)
+    } else if let Ok(addr) = node.parse::<SocketAddr>() {
+        Some(addr.ip())
+    } else {
+        node.strip_prefix('[')?.strip_suffix(']')?.parse().ok()
+    }
 }
 
 /// A plain `a.b.c.d`, the common case, in a few nanoseconds (half of what the general
 /// parser takes, and every hop is parsed). Accepts exactly what `Ipv4Addr::from_str` does
 /// — no leading zeros, octets up to 255 — and returns `None` for anything else, which
 /// then goes to the general parser.
-fn parse_dotted_quad(text: &str) -> Option<Ipv4Addr> {
+fn parse_dotted_quad(text: &[u8]) -> Option<Ipv4Addr> {
     let mut octets = [0u8; 4];
     let mut index = 0;
     let (mut value, mut digits) = (0u16, 0u8);
-    for &byte in text.as_bytes() {
+    for &byte in text {
         match byte {
             b'0'..=b'9' => {
                 // A fourth digit, or a digit after a leading zero.
@@ -395,7 +407,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn dotted_quad_fast_path_agrees_with_std(text in "[0-9.]{0,17}") {
-            if let Some(fast) = parse_dotted_quad(&text) {
+            if let Some(fast) = parse_dotted_quad(text.as_bytes()) {
                 proptest::prop_assert_eq!(Some(fast), text.parse::<Ipv4Addr>().ok());
             }
         }
@@ -403,15 +415,15 @@ mod tests {
         #[test]
         fn dotted_quad_fast_path_reads_every_address(raw: u32) {
             let addr = Ipv4Addr::from(raw);
-            proptest::prop_assert_eq!(parse_dotted_quad(&addr.to_string()), Some(addr));
+            proptest::prop_assert_eq!(parse_dotted_quad(addr.to_string().as_bytes()), Some(addr));
         }
     }
 
     #[test]
     fn list_elements_come_last_first_and_trimmed() {
-        let got: Vec<_> = ListBackwards(Some(" a ,b,, \tc ")).collect();
-        assert_eq!(got, ["c", "", "b", "a"]);
-        assert_eq!(ListBackwards(Some("")).collect::<Vec<_>>(), [""]);
+        let got: Vec<_> = ListBackwards(Some(b" a ,b,, \tc ")).collect();
+        assert_eq!(got, [&b"c"[..], b"", b"b", b"a"]);
+        assert_eq!(ListBackwards(Some(b"")).collect::<Vec<_>>(), [b""]);
     }
 
     #[test]
@@ -426,10 +438,30 @@ mod tests {
             "1.2.3.0004",
             "",
         ] {
-            assert_eq!(parse_dotted_quad(text), None, "{text}");
+            assert_eq!(parse_dotted_quad(text.as_bytes()), None, "{text}");
             assert!(text.parse::<Ipv4Addr>().is_err(), "{text}");
         }
-        assert_eq!(parse_dotted_quad("0.0.0.0"), Some(Ipv4Addr::UNSPECIFIED));
+        assert_eq!(parse_dotted_quad(b"0.0.0.0"), Some(Ipv4Addr::UNSPECIFIED));
+    }
+
+    #[test]
+    fn non_ascii_bytes_matter_only_where_the_walk_must_read() {
+        let mut map = HeaderMap::new();
+        let value = http::HeaderValue::from_bytes(b"\xff\xfe, 203.0.113.7").unwrap();
+        map.insert("x-forwarded-for", value);
+        let trusted = trusted(&["10.0.0.0/8"]);
+        let xff = ForwardedHeader::XForwardedFor;
+        let got = client_behind_proxies(ip("10.0.0.1"), &map, xff, &trusted);
+        assert_eq!(got.unwrap(), ip("203.0.113.7"));
+        let value = http::HeaderValue::from_bytes(b"203.0.113.7, 10.0.0.\xff").unwrap();
+        map.insert("x-forwarded-for", value);
+        let err = client_behind_proxies(ip("10.0.0.1"), &map, xff, &trusted).unwrap_err();
+        assert_eq!(err.reason, Reason::MalformedHeader);
+        assert!(
+            err.message.contains("entry 1 from the right"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
