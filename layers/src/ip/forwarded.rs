@@ -155,10 +155,8 @@ fn malformed(name: &HeaderName, detail: String) -> Rejection {
 fn parse_node(node: &[u8]) -> Option<IpAddr> {
     let ip = if let Some(v4) = parse_dotted_quad(node) {
         IpAddr::V4(v4)
-    } else if let Some(ip) = parse_general(std::str::from_utf8(node).ok()?) {
-        ip
     } else {
-        return None;
+        parse_general(std::str::from_utf8(node).ok()?)?
     };
     Some(ip.to_canonical())
 }
