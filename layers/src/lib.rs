@@ -18,6 +18,8 @@
 #![forbid(unsafe_code)]
 
 pub mod clock;
+pub mod ip;
+pub mod rate;
 pub mod reject;
 pub mod verify;
 

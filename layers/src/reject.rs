@@ -35,6 +35,13 @@ pub enum Reason {
     BodyTooLarge,
     /// The body could not be read.
     BodyReadFailed,
+    /// The client address is on the deny list, or not on the allow list.
+    IpDenied,
+    /// The server did not record the connection's peer address, so the IP filter or the
+    /// per-client rate limit cannot run (a deployment error: the filter fails closed).
+    PeerUnknown,
+    /// The client sent more requests than its rate limit allows.
+    RateLimited,
 }
 
 impl Reason {
@@ -51,6 +58,9 @@ impl Reason {
         Reason::UrlUnknown,
         Reason::BodyTooLarge,
         Reason::BodyReadFailed,
+        Reason::IpDenied,
+        Reason::PeerUnknown,
+        Reason::RateLimited,
     ];
 
     /// The stable snake_case code used in responses, logs and metric labels.
@@ -67,6 +77,9 @@ impl Reason {
             Reason::UrlUnknown => "url_unknown",
             Reason::BodyTooLarge => "body_too_large",
             Reason::BodyReadFailed => "body_read_failed",
+            Reason::IpDenied => "ip_denied",
+            Reason::PeerUnknown => "peer_unknown",
+            Reason::RateLimited => "rate_limited",
         }
     }
 }
