@@ -19,6 +19,7 @@
 
 pub mod clock;
 pub mod reject;
+pub mod replay;
 pub mod verify;
 
 pub use reject::{Admission, FromRejection, Reason, Rejection};

@@ -35,6 +35,17 @@ pub enum Reason {
     BodyTooLarge,
     /// The body could not be read.
     BodyReadFailed,
+    /// The delivery was already accepted by the app; it is acknowledged, not forwarded again.
+    Duplicate,
+    /// The same delivery is being handled right now; the provider should retry later.
+    DuplicateInFlight,
+    /// The route requires a delivery id and the request carries none.
+    MissingDeliveryId,
+    /// The replay guard found no verification result: it must sit after signature
+    /// verification.
+    NotVerified,
+    /// The replay store could not be reached.
+    ReplayStoreUnavailable,
 }
 
 impl Reason {
@@ -51,6 +62,11 @@ impl Reason {
         Reason::UrlUnknown,
         Reason::BodyTooLarge,
         Reason::BodyReadFailed,
+        Reason::Duplicate,
+        Reason::DuplicateInFlight,
+        Reason::MissingDeliveryId,
+        Reason::NotVerified,
+        Reason::ReplayStoreUnavailable,
     ];
 
     /// The stable snake_case code used in responses, logs and metric labels.
@@ -67,6 +83,11 @@ impl Reason {
             Reason::UrlUnknown => "url_unknown",
             Reason::BodyTooLarge => "body_too_large",
             Reason::BodyReadFailed => "body_read_failed",
+            Reason::Duplicate => "duplicate",
+            Reason::DuplicateInFlight => "duplicate_in_flight",
+            Reason::MissingDeliveryId => "missing_delivery_id",
+            Reason::NotVerified => "not_verified",
+            Reason::ReplayStoreUnavailable => "replay_store_unavailable",
         }
     }
 }
