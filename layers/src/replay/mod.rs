@@ -47,7 +47,7 @@
 //!     .layer(VerifySignatureLayer::new(scheme.clone(), keys))
 //!     .layer(ReplayGuardLayer::new("github", MemoryReplayStore::default()).for_scheme(&*scheme))
 //!     .service(service_fn(|_req: Request<Full<Bytes>>| async {
-//!         Ok::<_, Infallible>(Response::new(Full::from("handled")))
+//!         Ok::<_, Infallible>(Response::new(Full::new(Bytes::from("handled"))))
 //!     }));
 //! let delivery = || {
 //!     Request::post("/hook")
