@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod clock;
+pub mod credentials;
 pub mod reject;
 pub mod replay;
 pub mod verify;
