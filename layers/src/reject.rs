@@ -171,3 +171,30 @@ impl FromRejection for Admission {
         Admission::Respond(rejection.into_response())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_has_a_distinct_snake_case_code() {
+        let mut codes: Vec<&str> = Reason::ALL.iter().map(|r| r.as_str()).collect();
+        assert!(codes
+            .iter()
+            .all(|c| c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')));
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), Reason::ALL.len());
+    }
+
+    #[test]
+    fn duplicate_is_a_success_status_with_the_shared_json_shape() {
+        let response: Response<Bytes> =
+            Rejection::new(StatusCode::OK, Reason::Duplicate, "not forwarded").into_response();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            response.body(),
+            r#"{"error":"duplicate","message":"not forwarded"}"#
+        );
+    }
+}

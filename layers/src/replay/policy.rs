@@ -223,7 +223,10 @@ impl ReplayPolicy {
             ))),
             Ok(Reservation::Accepted { .. }) => Err(self.duplicate()),
             Ok(Reservation::InFlight) => Err(in_flight()),
-            Err(e) => self.store_failed(&e),
+            Err(e) => match self.store_failed(&e) {
+                Some(rejection) => Err(rejection),
+                None => Ok(Admit::Untracked),
+            },
         }
     }
 
@@ -239,11 +242,12 @@ impl ReplayPolicy {
         )
     }
 
-    fn store_failed(&self, error: &StoreError) -> Result<Admit, Rejection> {
+    /// The refusal for an unreachable store, or `None` to forward untracked.
+    fn store_failed(&self, error: &StoreError) -> Option<Rejection> {
         match self.on_store_error {
             OnStoreError::Pass => {
                 tracing::warn!(route = %self.route, %error, "replay store unavailable; forwarding untracked");
-                Ok(Admit::Untracked)
+                None
             }
             OnStoreError::Refuse => {
                 tracing::warn!(route = %self.route, %error, "replay store unavailable; refusing");
@@ -255,7 +259,7 @@ impl ReplayPolicy {
                 rejection
                     .headers
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-                Err(rejection)
+                Some(rejection)
             }
         }
     }
