@@ -40,6 +40,14 @@ impl Record {
     }
 }
 
+/// What a record means at `now`, if it is still live.
+fn live(record: &Record, now: i64) -> Option<Reservation> {
+    (now < record.until).then_some(match record.state {
+        State::Reserved(_) => Reservation::InFlight,
+        State::Accepted { at } => Reservation::Accepted { accepted_at: at },
+    })
+}
+
 struct RecordExpiry;
 
 impl Expiry<ReplayKey, Record> for RecordExpiry {
@@ -112,17 +120,15 @@ impl MemoryReplayStore {
     }
 
     fn reserve_now(&self, key: &ReplayKey, now: i64, lease_until: i64) -> Reservation {
+        // Fast path for duplicates: a read costs ~0.1 µs, the locked compute ~1 µs.
+        if let Some(found) = self.records.get(key).and_then(|r| live(&r, now)) {
+            return found;
+        }
         let mut outcome = None;
         self.records.entry(key.clone()).and_compute_with(|current| {
-            if let Some(entry) = current {
-                let record = entry.value();
-                if now < record.until {
-                    outcome = Some(match record.state {
-                        State::Reserved(_) => Reservation::InFlight,
-                        State::Accepted { at } => Reservation::Accepted { accepted_at: at },
-                    });
-                    return Op::Nop;
-                }
+            if let Some(found) = current.and_then(|entry| live(entry.value(), now)) {
+                outcome = Some(found);
+                return Op::Nop;
             }
             let token = ReservationToken(self.tokens.fetch_add(1, Ordering::Relaxed));
             outcome = Some(Reservation::Reserved(token));
