@@ -50,9 +50,11 @@
 
 mod cache;
 mod env;
+mod error;
 mod file;
 mod infisical;
 mod inline;
+mod keys;
 mod remote;
 mod secret;
 mod source;
@@ -62,14 +64,15 @@ mod testing;
 mod vault;
 
 pub use cache::{
-    CachedCredentials, CachedCredentialsBuilder, CredentialError, FetchProblem, RefresherHandle,
-    RouteKeys, DEFAULT_FETCH_TIMEOUT, DEFAULT_MAX_STALE, DEFAULT_REFRESH_AHEAD,
-    DEFAULT_RETRY_AFTER, DEFAULT_TTL,
+    CachedCredentials, CachedCredentialsBuilder, RefresherHandle, DEFAULT_FETCH_TIMEOUT,
+    DEFAULT_MAX_STALE, DEFAULT_REFRESH_AHEAD, DEFAULT_RETRY_AFTER, DEFAULT_TTL,
 };
 pub use env::{Env, EnvSource, SystemEnv};
+pub use error::{CredentialError, FetchProblem};
 pub use file::FileSource;
 pub use infisical::{InfisicalSource, INFISICAL_CLOUD};
 pub use inline::InlineSource;
+pub use keys::RouteKeys;
 pub use remote::DEFAULT_REQUEST_TIMEOUT;
 pub use secret::{SecretEntry, SecretSet, NEXT, PRIMARY};
 pub use source::{CredentialSource, FetchFuture, SecretRef, SourceError};

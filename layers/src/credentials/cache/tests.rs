@@ -7,8 +7,8 @@ use tokio::sync::Semaphore;
 use super::*;
 use crate::clock::FixedClock;
 use crate::credentials::stats::SourceState;
-use crate::credentials::{SecretEntry, SecretSet};
-use crate::verify::{schemes, Verifier};
+use crate::credentials::{FetchProblem, SecretEntry, SecretSet, SourceError};
+use crate::verify::{schemes, KeySource, Verifier, VerifyError};
 
 const T0: i64 = 1_700_000_000;
 const DAY: i64 = 86_400;
