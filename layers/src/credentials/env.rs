@@ -35,10 +35,19 @@ impl Env for HashMap<String, String> {
 ///
 /// The environment is read on every fetch, so a value changed by the process (rare) is
 /// seen at the next refresh.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct EnvSource<E = SystemEnv> {
     env: E,
     routes: HashMap<String, Vec<SecretRef>>,
+}
+
+impl<E> std::fmt::Debug for EnvSource<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The environment holds the values: only the variable names are shown.
+        f.debug_struct("EnvSource")
+            .field("routes", &self.routes)
+            .finish_non_exhaustive()
+    }
 }
 
 impl EnvSource<SystemEnv> {
@@ -143,6 +152,11 @@ mod tests {
             .route("github", [SecretRef::primary("GH_SECRET")]);
         let error = source.fetch("github").await.unwrap_err().to_string();
         assert_eq!(error, "environment variable GH_SECRET not found");
+        let printed = format!("{source:?}");
+        assert!(
+            printed.contains("GH_SECRET") && !printed.contains("hunter2"),
+            "{printed}"
+        );
     }
 
     #[tokio::test]

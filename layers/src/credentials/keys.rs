@@ -13,7 +13,7 @@ use super::error::{CredentialError, FetchProblem};
 use super::secret::SecretSet;
 use crate::verify::{KeySource, Keyring, VerifyError};
 
-/// One route's keys from a [`CachedCredentials`], for
+/// One route's keys from a [`CachedCredentials`](super::CachedCredentials), for
 /// [`VerifySignatureLayer`](crate::verify::VerifySignatureLayer).
 #[derive(Clone)]
 pub struct RouteKeys {
