@@ -219,9 +219,10 @@ impl CachedCredentials {
     }
 
     /// Registers `route` (its keys parsed for `scheme`, fetched from `source`) and returns
-    /// its [`KeySource`](crate::verify::KeySource). Nothing is fetched yet: the first lookup, the refresher, or
-    /// [`RouteKeys::reload`] does it — use [`load`](Self::load) to wait for the first
-    /// keys. Registering the same route and scheme again returns the existing keys.
+    /// its [`KeySource`](crate::verify::KeySource). Nothing is fetched yet: the first
+    /// lookup, the refresher, or [`RouteKeys::reload`] does it — use [`load`](Self::load)
+    /// to wait for the first keys. Registering the same route and scheme again returns
+    /// the existing keys (and keeps the first source).
     pub fn route(
         &self,
         route: &str,
