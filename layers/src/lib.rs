@@ -20,7 +20,9 @@
 pub mod clock;
 pub mod ip;
 pub mod rate;
+pub mod credentials;
 pub mod reject;
+pub mod replay;
 pub mod verify;
 
 pub use reject::{Admission, FromRejection, Reason, Rejection};

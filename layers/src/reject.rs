@@ -42,6 +42,17 @@ pub enum Reason {
     PeerUnknown,
     /// The client sent more requests than its rate limit allows.
     RateLimited,
+    /// The delivery was already accepted by the app; it is acknowledged, not forwarded again.
+    Duplicate,
+    /// The same delivery is being handled right now; the provider should retry later.
+    DuplicateInFlight,
+    /// The route requires a delivery id and the request carries none.
+    MissingDeliveryId,
+    /// The replay guard found no verification result: it must sit after signature
+    /// verification.
+    NotVerified,
+    /// The replay store could not be reached.
+    ReplayStoreUnavailable,
 }
 
 impl Reason {
@@ -61,6 +72,11 @@ impl Reason {
         Reason::IpDenied,
         Reason::PeerUnknown,
         Reason::RateLimited,
+        Reason::Duplicate,
+        Reason::DuplicateInFlight,
+        Reason::MissingDeliveryId,
+        Reason::NotVerified,
+        Reason::ReplayStoreUnavailable,
     ];
 
     /// The stable snake_case code used in responses, logs and metric labels.
@@ -80,6 +96,11 @@ impl Reason {
             Reason::IpDenied => "ip_denied",
             Reason::PeerUnknown => "peer_unknown",
             Reason::RateLimited => "rate_limited",
+            Reason::Duplicate => "duplicate",
+            Reason::DuplicateInFlight => "duplicate_in_flight",
+            Reason::MissingDeliveryId => "missing_delivery_id",
+            Reason::NotVerified => "not_verified",
+            Reason::ReplayStoreUnavailable => "replay_store_unavailable",
         }
     }
 }
@@ -164,5 +185,32 @@ pub enum Admission {
 impl FromRejection for Admission {
     fn from_rejection(rejection: Rejection) -> Self {
         Admission::Respond(rejection.into_response())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_has_a_distinct_snake_case_code() {
+        let mut codes: Vec<&str> = Reason::ALL.iter().map(|r| r.as_str()).collect();
+        assert!(codes
+            .iter()
+            .all(|c| c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')));
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), Reason::ALL.len());
+    }
+
+    #[test]
+    fn duplicate_is_a_success_status_with_the_shared_json_shape() {
+        let response: Response<Bytes> =
+            Rejection::new(StatusCode::OK, Reason::Duplicate, "not forwarded").into_response();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            response.body(),
+            r#"{"error":"duplicate","message":"not forwarded"}"#
+        );
     }
 }
