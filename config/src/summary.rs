@@ -108,9 +108,14 @@ impl Config {
             }
         }
         if route.replay.enabled {
+            let tolerance = route
+                .build_scheme()
+                .ok()
+                .and_then(|s| route.effective_tolerance(&self.defaults, &*s));
             guards.push(format!(
                 "replay guard {} (duplicates answered {})",
-                route.replay.window, route.replay.duplicate_status
+                crate::units::HumanDuration(route.replay.window(tolerance)),
+                route.replay.duplicate_status
             ));
         } else {
             guards.push("replay guard off".into());

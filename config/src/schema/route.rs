@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use hookguard_layers::verify::schemes::hmac::{
     HmacOptionError, HmacOptions, HmacScheme, TimestampFormat,
@@ -88,13 +89,28 @@ impl Route {
         self.tolerance.or(defaults.tolerance)
     }
 
+    /// The tolerance in seconds the verifier applies: the configured one, else the
+    /// scheme's default (`None`: timestamps not checked).
+    pub fn effective_tolerance(&self, defaults: &Defaults, scheme: &dyn Scheme) -> Option<u64> {
+        match self.tolerance(defaults) {
+            Some(t) => t.as_secs(),
+            None => scheme.default_tolerance(),
+        }
+    }
+
+    /// The replay guard's window for this route.
+    pub fn replay_window(&self, defaults: &Defaults, scheme: &dyn Scheme) -> Duration {
+        self.replay
+            .window(self.effective_tolerance(defaults, scheme))
+    }
+
     /// This route's body limit in bytes.
     pub fn body_limit(&self, defaults: &Defaults) -> u64 {
         self.body_limit.unwrap_or(defaults.body_limit).bytes()
     }
 
     /// This route's total body read timeout.
-    pub fn body_read_timeout(&self, defaults: &Defaults) -> std::time::Duration {
+    pub fn body_read_timeout(&self, defaults: &Defaults) -> Duration {
         self.body_read_timeout
             .unwrap_or(defaults.body_read_timeout)
             .get()
@@ -331,9 +347,9 @@ pub struct Replay {
     pub enabled: bool,
     /// How long a delivery id is remembered. At least twice the tolerance, so that a
     /// request cannot be replayed after its record is forgotten while its timestamp is
-    /// still accepted.
-    #[serde(default = "default_replay_window")]
-    pub window: HumanDuration,
+    /// still accepted. Unset: twice the route's tolerance, and at least 10 minutes.
+    #[serde(default)]
+    pub window: Option<HumanDuration>,
     /// The status a duplicate is answered with: `200` (the provider stops retrying; the
     /// app is not called again) or `409`.
     #[serde(default = "default_duplicate_status")]
@@ -344,14 +360,28 @@ impl Default for Replay {
     fn default() -> Self {
         Self {
             enabled: true,
-            window: default_replay_window(),
+            window: None,
             duplicate_status: default_duplicate_status(),
         }
     }
 }
 
-fn default_replay_window() -> HumanDuration {
-    HumanDuration::secs(600)
+impl Replay {
+    /// The shortest window used when none is set.
+    pub const MIN_DEFAULT_WINDOW: Duration = Duration::from_secs(600);
+
+    /// The window: the one set, else twice `tolerance_secs` (the route's effective
+    /// tolerance, see [`Route::effective_tolerance`]) and at least 10 minutes.
+    pub fn window(&self, tolerance_secs: Option<u64>) -> Duration {
+        self.window.map_or_else(
+            || {
+                Self::MIN_DEFAULT_WINDOW.max(Duration::from_secs(
+                    tolerance_secs.unwrap_or(0).saturating_mul(2),
+                ))
+            },
+            HumanDuration::get,
+        )
+    }
 }
 
 fn default_duplicate_status() -> u16 {

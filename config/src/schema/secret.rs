@@ -70,6 +70,17 @@ impl SecretSource<'_> {
     }
 }
 
+impl SecretSource<'_> {
+    /// The key that sets this source in the file: `value`, `env`, `file`, `vault` or
+    /// `infisical`.
+    pub fn field(&self) -> &'static str {
+        match self {
+            SecretSource::Inline(_) => "value",
+            other => other.kind(),
+        }
+    }
+}
+
 impl fmt::Display for SecretSource<'_> {
     /// The source without its value: `env GITHUB_SECRET`, `file /run/secrets/x`, …
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

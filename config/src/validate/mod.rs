@@ -252,21 +252,24 @@ impl<'a> Validator<'a> {
         if !replay.enabled {
             return;
         }
-        self.positive(at.key("window"), replay.window);
+        let Some(window) = replay.window else {
+            // Unset: derived from the tolerance, so always long enough.
+            return;
+        };
+        self.positive(at.key("window"), window);
         let tolerance = match route.tolerance(defaults) {
             Some(t) => t.as_secs(),
             None => scheme.and_then(|s| s.default_tolerance()),
         };
         if let Some(tolerance) = tolerance.filter(|&t| t > 0) {
-            let window = replay.window.get().as_secs();
-            if window < 2 * tolerance {
+            if window.get().as_secs() < 2 * tolerance {
                 self.issues.add(
                     at.key("window"),
                     format!(
-                        "the replay window ({}) is shorter than twice the tolerance ({}s): a delivery could be replayed after its record is forgotten while its timestamp is still accepted",
-                        replay.window, tolerance
+                        "the replay window ({window}) is shorter than twice the tolerance ({}): a delivery could be replayed after its record is forgotten while its timestamp is still accepted",
+                        HumanDuration::secs(tolerance)
                     ),
-                    format!("a window of at least {}", HumanDuration::secs(2 * tolerance)),
+                    format!("a window of at least {}, or no window (then twice the tolerance)", HumanDuration::secs(2 * tolerance)),
                 );
             }
         }
@@ -453,3 +456,6 @@ fn check_url(issues: &mut Issues, path: FieldPath, url: &str) {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests;

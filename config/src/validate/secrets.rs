@@ -50,7 +50,7 @@ impl Validator<'_> {
         secret: &SecretSpec,
         scheme: Option<&dyn Scheme>,
     ) {
-        let sources: Vec<&'static str> = secret.sources().map(|s| s.kind()).collect();
+        let sources: Vec<&'static str> = secret.sources().map(|s| s.field()).collect();
         let source = match (secret.source(), sources.as_slice()) {
             (Some(source), _) => source,
             (None, []) => {
@@ -67,7 +67,7 @@ impl Validator<'_> {
                 return;
             }
         };
-        let field = sp.key(source.kind());
+        let field = sp.key(source.field());
         match source {
             SecretSource::Env(name) if !is_valid_var_name(name) => {
                 // Not echoed: a secret pasted here by mistake must not reach a log.
