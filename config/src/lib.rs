@@ -46,6 +46,8 @@
 mod document;
 pub mod env;
 mod error;
+#[cfg(test)]
+mod example_files;
 mod load;
 mod path;
 mod reload;
