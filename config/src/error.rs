@@ -45,7 +45,7 @@ pub struct ConfigError {
 impl ConfigError {
     pub(crate) fn new(mut problems: Vec<Problem>) -> Self {
         debug_assert!(!problems.is_empty());
-        problems.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
+        problems.sort_by_key(sort_key);
         problems.dedup();
         Self { problems }
     }

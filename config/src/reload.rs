@@ -207,7 +207,7 @@ impl<T: Send + Sync + 'static> LiveConfig<T> {
         let thread = std::thread::Builder::new()
             .name("hookguard-config-watch".into())
             .spawn(move || watch_loop(&*live, &rx, options.debounce))
-            .map_err(|e| notify::Error::io(e))?;
+            .map_err(notify::Error::io)?;
         Ok(ConfigWatcher {
             watcher: Some(watcher),
             stop: tx,

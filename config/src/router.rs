@@ -42,12 +42,15 @@ pub enum Lookup {
     NotFound,
 }
 
+/// A key route's keys: key → (route index, enabled).
+type Keys = HashMap<String, (usize, bool)>;
+
 /// The routes of one configuration, indexed for lookup.
 #[derive(Debug, Clone, Default)]
 pub struct Router {
     exact: HashMap<String, usize>,
-    /// Key prefix → key → (route index, enabled).
-    keys: Vec<(String, HashMap<String, (usize, bool)>)>,
+    /// Key prefix and its keys.
+    keys: Vec<(String, Keys)>,
     /// Longest first.
     prefixes: Vec<(String, usize)>,
 }
@@ -83,7 +86,9 @@ impl Router {
                 None => {}
             }
         }
-        router.prefixes.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        router
+            .prefixes
+            .sort_by_key(|p| std::cmp::Reverse(p.0.len()));
         router
     }
 
