@@ -14,6 +14,29 @@
 //! with an `id`, by that id (`-` and `_` are the same here). The value replaces a string as
 //! it is; anywhere else it is read as a TOML value (`2048`, `true`, `["10.0.0.0/8"]`),
 //! and kept as a string when it is not one. Errors in an overridden value name the variable.
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use hookguard_config::{Config, Format, Mode};
+//!
+//! let toml = r#"
+//! upstream.address = "127.0.0.1:3000"
+//! [[routes]]
+//! id = "github"
+//! match.path = "/webhooks/github"
+//! scheme = "github"
+//! secrets = [{ id = "primary", env = "GITHUB_WEBHOOK_SECRET" }]
+//! "#;
+//! // Tests pass a map; the sidecar passes `SystemEnv`.
+//! let env = HashMap::from([
+//!     ("GITHUB_WEBHOOK_SECRET".to_string(), "s3cret".to_string()),
+//!     ("HOOKGUARD__ROUTES__GITHUB__MODE".to_string(), "shadow".to_string()),
+//!     ("HOOKGUARD__UPSTREAM__ADDRESS".to_string(), "127.0.0.1:4000".to_string()),
+//! ]);
+//! let config = Config::from_text(toml, Format::Toml, "h.toml".as_ref(), &env).unwrap();
+//! assert_eq!(config.routes[0].mode, Some(Mode::Shadow));
+//! assert_eq!(config.upstream.address, "127.0.0.1:4000");
+//! ```
 
 use std::collections::{BTreeMap, HashMap};
 

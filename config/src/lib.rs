@@ -53,6 +53,7 @@ mod path;
 mod reload;
 mod router;
 mod schema;
+mod secret_value;
 mod summary;
 pub mod units;
 mod validate;
@@ -65,8 +66,9 @@ pub use path::{FieldPath, Location, Segment, SourceMap};
 pub use reload::{ConfigWatcher, LiveConfig, ReloadStatus, WatchOptions};
 pub use router::{is_valid_key, Lookup, Router};
 pub use schema::*;
+pub use secret_value::SecretValue;
 pub use summary::json_schema;
-pub use units::{ByteSize, HumanDuration, SecretValue, Timestamp, Tolerance};
+pub use units::{ByteSize, HumanDuration, Timestamp, Tolerance};
 
 /// The scheme names a route may use (the same list as the CLI's `--scheme`).
 pub use hookguard_layers::verify::schemes::NAMES as SCHEME_NAMES;

@@ -215,7 +215,10 @@ impl Reader {
             for segment in relative.segments() {
                 path.push(segment.clone());
             }
-            let text = error.into_inner().to_string();
+            let mut text = error.into_inner().to_string();
+            if is_sensitive(&path) {
+                text = hide_value(&text);
+            }
             if let Some((dropped, key)) = &last_dropped {
                 // Dropping a required value makes it missing: already reported.
                 if text == format!("missing field `{key}`") && path == dropped.parent() {
@@ -265,7 +268,7 @@ fn serde_issue(path: FieldPath, text: &str, unknown_key: bool) -> Issue {
     };
     let expected = expected.or_else(|| {
         text.strip_prefix("missing key ")
-            .map(|key| format!("a {key} key here"))
+            .map(|key| format!("{key} to be set here"))
     });
     let expected = expected.map(|e| {
         if unknown_key && !e.starts_with("one of") {
@@ -280,6 +283,25 @@ fn serde_issue(path: FieldPath, text: &str, unknown_key: bool) -> Issue {
         issue = issue.at_key();
     }
     issue
+}
+
+/// Secrets and route keys: a value of the wrong type there may still be a secret.
+fn is_sensitive(path: &FieldPath) -> bool {
+    path.segments()
+        .iter()
+        .any(|s| matches!(s, Segment::Key(k) if k == "secrets" || k == "keys"))
+}
+
+/// serde quotes the value it did not expect (`invalid type: string "…", expected …`):
+/// keep the kind, drop the value.
+fn hide_value(text: &str) -> String {
+    for prefix in ["invalid type: string ", "invalid value: string "] {
+        if let Some(rest) = text.strip_prefix(prefix) {
+            let tail = rest.rfind(", expected ").map_or("", |i| &rest[i..]);
+            return format!("{prefix}(value not shown){tail}");
+        }
+    }
+    text.to_string()
 }
 
 fn remove(value: &mut Value, path: &FieldPath) -> bool {

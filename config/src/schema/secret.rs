@@ -7,7 +7,8 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::env::Env;
-use crate::units::{HumanDuration, SecretValue, Timestamp};
+use crate::secret_value::SecretValue;
+use crate::units::{HumanDuration, Timestamp};
 
 /// One signing secret: its name and exactly one source (`value`, `env`, `file`, `vault`
 /// or `infisical`).

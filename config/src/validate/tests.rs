@@ -214,11 +214,11 @@ fn a_missing_required_value_is_reported_once_at_its_table() {
     let p = problems(text, Format::Toml, &[]);
     assert_has(
         &p,
-        "h.toml:1:1: routes[0]: missing key `scheme`; expected a `scheme` key here",
+        "h.toml:1:1: routes[0]: missing key `scheme`; expected `scheme` to be set here",
     );
     assert_has(
         &p,
-        "h.toml: missing key `upstream`; expected a `upstream` key here",
+        "h.toml: missing key `upstream`; expected `upstream` to be set here",
     );
     assert_eq!(p.len(), 2, "{}", p.join("\n"));
     // A required value of the wrong type is reported as such, not also as missing.
@@ -230,6 +230,46 @@ fn a_missing_required_value_is_reported_once_at_its_table() {
             "h.toml:7:10: routes[0].scheme: invalid type: integer `7`; expected a string"
                 .to_string()
         ]
+    );
+}
+
+#[test]
+fn a_secret_or_key_of_the_wrong_type_is_not_quoted() {
+    let text = GOOD.replace(
+        "secrets = [{ id = \"primary\", value = \"It's a Secret to Everybody\" }]",
+        "secrets = \"It's a Secret to Everybody\"",
+    );
+    let p = problems(&text, Format::Toml, &[]);
+    assert_eq!(
+        p,
+        vec![format!(
+            "{}: routes[0].secrets: invalid type: string (value not shown); expected a sequence",
+            at("h.toml", &text, "\"It's", 0)
+        )]
+    );
+    let text = GOOD.replace(
+        "match.path = \"/webhooks/github\"",
+        &format!("match.key_prefix = \"/k/\"\nmatch.keys = \"{KEY_A}\""),
+    );
+    let p = problems(&text, Format::Toml, &[]);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].contains(
+            "routes[0].match.keys: invalid type: string (value not shown); expected a sequence"
+        ),
+        "{p:?}"
+    );
+    assert!(!p[0].contains(KEY_A));
+    // Elsewhere the value helps and is shown.
+    let p = problems(
+        &GOOD.replace("scheme = \"github\"", "scheme = [\"github\"]"),
+        Format::Toml,
+        &[],
+    );
+    assert!(
+        p[0].contains("invalid type: sequence, expected a string")
+            || p[0].contains("invalid type: sequence; expected a string"),
+        "{p:?}"
     );
 }
 
