@@ -167,7 +167,7 @@ impl SecretSpec {
                 let path = self.file_path(base_dir).unwrap_or_default();
                 let text = std::fs::read_to_string(&path).map_err(|e| SecretSourceError::File {
                     path: path.clone(),
-                    problem: e.kind().to_string(),
+                    problem: e.to_string(),
                 })?;
                 let trimmed = text.strip_suffix('\n').unwrap_or(&text);
                 let trimmed = trimmed.strip_suffix('\r').unwrap_or(trimmed);

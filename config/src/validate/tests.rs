@@ -338,7 +338,7 @@ secrets = [
         .collect();
     let expected = [
         "routes[0].secrets[1].file: the file's content cannot be used with scheme standard-webhooks: not base64 after whsec_",
-        &format!("routes[0].secrets[2].file: cannot read {}: entity not found", dir.path().join("missing.secret").display()),
+        &format!("routes[0].secrets[2].file: cannot read {}: No such file or directory (os error 2)", dir.path().join("missing.secret").display()),
         "routes[0].secrets[3].env: the value of SVIX_SECRET cannot be used with scheme standard-webhooks: not base64 after whsec_",
         "routes[0].secrets[4].env: the secret names several sources: value, env",
         "routes[0].secrets[5]: the secret names no source",
