@@ -18,9 +18,9 @@
 #![forbid(unsafe_code)]
 
 pub mod clock;
+pub mod credentials;
 pub mod ip;
 pub mod rate;
-pub mod credentials;
 pub mod reject;
 pub mod replay;
 pub mod verify;

@@ -19,24 +19,37 @@ use hyper_util::rt::TokioIo;
 use crate::metrics;
 
 /// What the probes report.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Health {
     /// A configuration is loaded and the proxy is serving.
     pub(crate) loaded: AtomicBool,
     /// SIGTERM received: finishing in-flight requests.
     pub(crate) draining: AtomicBool,
+    /// Whether the last config (re)load succeeded, read at scrape time.
+    reload_ok: std::sync::OnceLock<Box<dyn Fn() -> bool + Send + Sync>>,
 }
 
 impl Health {
+    pub(crate) fn set_reload_status(&self, status: impl Fn() -> bool + Send + Sync + 'static) {
+        let _ = self.reload_ok.set(Box::new(status));
+    }
+
     pub(crate) fn ready(&self) -> bool {
         self.loaded.load(Ordering::Acquire) && !self.draining.load(Ordering::Acquire)
     }
 }
 
-fn text(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+fn text(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(body.into()));
     *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(content_type),
+    );
     response
 }
 
@@ -47,9 +60,27 @@ pub(crate) fn respond(health: &Health, path: &str) -> Response<Full<Bytes>> {
         "/readyz" if health.draining.load(Ordering::Acquire) => {
             text(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "draining\n")
         }
-        "/readyz" => text(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "no configuration loaded\n"),
-        "/metrics" => text(StatusCode::OK, "text/plain; version=0.0.4", metrics::render()),
-        _ => text(StatusCode::NOT_FOUND, "text/plain", "not found: try /livez, /readyz, /metrics\n"),
+        "/readyz" => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "no configuration loaded\n",
+        ),
+        "/metrics" => {
+            let ok = health.reload_ok.get().is_none_or(|f| f());
+            metrics::METRICS
+                .reload_successful
+                .set(if ok { 1.0 } else { 0.0 });
+            text(
+                StatusCode::OK,
+                "text/plain; version=0.0.4",
+                metrics::render(),
+            )
+        }
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found: try /livez, /readyz, /metrics\n",
+        ),
     }
 }
 
@@ -58,16 +89,21 @@ pub(crate) fn start(addr: SocketAddr, health: Arc<Health>) -> std::io::Result<So
     let std_listener = std::net::TcpListener::bind(addr)?;
     std_listener.set_nonblocking(true)?;
     let bound = std_listener.local_addr()?;
-    std::thread::Builder::new().name("hookguard-admin".into()).spawn(move || {
-        let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-            Ok(rt) => rt,
-            Err(e) => {
-                tracing::error!(error = %e, "admin listener: cannot start its runtime");
-                return;
-            }
-        };
-        runtime.block_on(serve(std_listener, health));
-    })?;
+    std::thread::Builder::new()
+        .name("hookguard-admin".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    tracing::error!(error = %e, "admin listener: cannot start its runtime");
+                    return;
+                }
+            };
+            runtime.block_on(serve(std_listener, health));
+        })?;
     Ok(bound)
 }
 
@@ -93,7 +129,9 @@ async fn serve(std_listener: std::net::TcpListener, health: Arc<Health>) {
                 let response = respond(&health, req.uri().path());
                 async move { Ok::<_, Infallible>(response) }
             });
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
         });
     }
 }

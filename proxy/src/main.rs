@@ -1,7 +1,12 @@
 //! `hookguard`: the webhook security sidecar and its command-line tools.
 #![forbid(unsafe_code)]
 
+mod admin;
 mod cli;
+mod metrics;
+mod runtime;
+mod sidecar;
+mod stack;
 
 use std::process::ExitCode;
 

@@ -4,17 +4,20 @@
 use std::sync::LazyLock;
 
 use prometheus::{
-    register_gauge, register_gauge_vec, register_histogram_vec, register_int_counter_vec, Encoder, Gauge, GaugeVec,
-    HistogramVec, IntCounterVec, TextEncoder,
+    register_gauge, register_gauge_vec, register_histogram_vec, register_int_counter_vec, Encoder,
+    Gauge, GaugeVec, HistogramVec, IntCounterVec, TextEncoder,
 };
 
 /// Latency buckets (seconds): from 100 µs to 30 s.
-const LATENCY_BUCKETS: &[f64] =
-    &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 30.0,
+];
 
 /// Body size buckets (bytes): 256 B to 16 MiB.
-const SIZE_BUCKETS: &[f64] =
-    &[256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0, 16777216.0];
+const SIZE_BUCKETS: &[f64] = &[
+    256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0, 16777216.0,
+];
 
 pub(crate) struct Metrics {
     pub(crate) requests: IntCounterVec,
@@ -69,7 +72,9 @@ pub(crate) static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         build_info: register_gauge_vec!("hookguard_build_info", "Build information", &["version"])
             .expect("metric registers once"),
     };
-    m.build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1.0);
+    m.build_info
+        .with_label_values(&[env!("CARGO_PKG_VERSION")])
+        .set(1.0);
     m.reload_successful.set(1.0);
     m
 });

@@ -1,12 +1,12 @@
 //! One configuration snapshot, ready to serve: the route table and the upstream. Built from
 //! the config file by `stack::build`, swapped atomically on reload (`ArcSwap<Snapshot>`).
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use hookguard_layers::credentials::{CachedCredentials, RefresherHandle, RouteKeys};
 use hookguard_layers::Admission;
 use http::Request;
 use http_body_util::Full;
@@ -33,53 +33,8 @@ pub(crate) struct Route {
     pub(crate) body_stage: Stage,
     /// The scheme's name (for the `x-hookguard-scheme` header when nothing was verified).
     pub(crate) scheme: &'static str,
-}
-
-/// How a request path resolved.
-pub(crate) enum Lookup<'a> {
-    /// A route serves it.
-    Found(&'a Arc<Route>),
-    /// A key route's key exists but is disabled.
-    KeyDisabled,
-    /// Nothing serves it.
-    NotFound,
-}
-
-/// A key route: `/webhooks/{key}` resolved by a map lookup.
-pub(crate) struct KeyRoute {
-    pub(crate) prefix: String,
-    pub(crate) keys: HashMap<String, (bool, Arc<Route>)>,
-}
-
-/// Path → route.
-#[derive(Default)]
-pub(crate) struct RouteTable {
-    pub(crate) exact: HashMap<String, Arc<Route>>,
-    /// Longest prefix first.
-    pub(crate) prefixes: Vec<(String, Arc<Route>)>,
-    pub(crate) key_routes: Vec<KeyRoute>,
-}
-
-impl RouteTable {
-    pub(crate) fn lookup(&self, path: &str) -> Lookup<'_> {
-        if let Some(route) = self.exact.get(path) {
-            return Lookup::Found(route);
-        }
-        for key_route in &self.key_routes {
-            if let Some(key) = path.strip_prefix(key_route.prefix.as_str()) {
-                let key = key.trim_end_matches('/');
-                return match key_route.keys.get(key) {
-                    Some((true, route)) => Lookup::Found(route),
-                    Some((false, _)) => Lookup::KeyDisabled,
-                    None => Lookup::NotFound,
-                };
-            }
-        }
-        self.prefixes
-            .iter()
-            .find(|(prefix, _)| path.starts_with(prefix.as_str()))
-            .map_or(Lookup::NotFound, |(_, route)| Lookup::Found(route))
-    }
+    /// The route's keys, to count which secret matched (rotation progress).
+    pub(crate) keys: Option<RouteKeys>,
 }
 
 /// The upstream app.
@@ -93,6 +48,42 @@ pub(crate) struct Upstream {
 
 /// One configuration, ready to serve.
 pub(crate) struct Snapshot {
-    pub(crate) routes: RouteTable,
+    /// Path → index into `routes` (the config crate's matcher).
+    pub(crate) router: hookguard_config::Router,
+    /// In the config's order.
+    pub(crate) routes: Vec<Arc<Route>>,
     pub(crate) upstream: Upstream,
+    /// This snapshot's credential cache and its background refresher: both live exactly as
+    /// long as the snapshot, so a reload drops the old ones.
+    pub(crate) _credentials: (CachedCredentials, RefresherHandle),
+    /// The configuration it was built from.
+    pub(crate) config: Arc<hookguard_config::Config>,
+}
+
+/// How a request path resolved.
+pub(crate) enum Lookup<'a> {
+    /// A route serves it.
+    Found(&'a Arc<Route>),
+    /// A key route's key exists but is disabled.
+    KeyDisabled,
+    /// Nothing serves it.
+    NotFound,
+}
+
+impl Snapshot {
+    pub(crate) fn with_config(mut self, config: hookguard_config::Config) -> Self {
+        self.config = Arc::new(config);
+        self
+    }
+
+    pub(crate) fn lookup(&self, path: &str) -> Lookup<'_> {
+        match self.router.lookup(path) {
+            hookguard_config::Lookup::Route { index } => self
+                .routes
+                .get(index)
+                .map_or(Lookup::NotFound, Lookup::Found),
+            hookguard_config::Lookup::KeyDisabled { .. } => Lookup::KeyDisabled,
+            hookguard_config::Lookup::NotFound => Lookup::NotFound,
+        }
+    }
 }

@@ -1,9 +1,12 @@
-//! The command line: `hookguard verify`, `hookguard sign`.
+//! The command line: `hookguard run`, `check`, `config schema`, `verify`, `sign`.
 //!
 //! Exit codes are part of the interface (other tools call these commands): 0 success,
 //! 1 the request is invalid, 2 a usage error or an unusable secret.
 
+mod check;
+mod echo;
 mod request;
+mod run;
 mod sign;
 mod verify;
 
@@ -29,6 +32,15 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the sidecar with a configuration file.
+    Run(run::RunArgs),
+    /// Validate a configuration file; print a redacted summary or every problem.
+    Check(check::CheckArgs),
+    /// A small app that answers with what it received (the demo's upstream).
+    Echo(echo::EchoArgs),
+    /// Configuration helpers.
+    #[command(subcommand)]
+    Config(check::ConfigCommand),
     /// Verify a webhook request's signature as the provider's SDK would.
     Verify(verify::VerifyArgs),
     /// Print the headers a provider would send for a body, to make valid test requests.
@@ -38,6 +50,10 @@ enum Command {
 impl Cli {
     pub(crate) fn run(self) -> ExitCode {
         let result = match self.command {
+            Command::Run(args) => run::run(args),
+            Command::Check(args) => check::check(args),
+            Command::Echo(args) => echo::run(args),
+            Command::Config(command) => check::config(command),
             Command::Verify(args) => verify::run(args),
             Command::Sign(args) => sign::run(args),
         };

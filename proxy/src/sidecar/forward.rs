@@ -29,12 +29,20 @@ pub(super) fn peer(upstream: &Upstream) -> HttpPeer {
 
 /// The head the app receives: Content-Length framing for the exact bytes read, no
 /// `Expect`, every incoming `x-hookguard-*` header replaced by hookguard's own.
-pub(super) fn prepare_upstream_request(req: &mut RequestHeader, session: &Session, ctx: &Ctx) -> Result<()> {
+pub(super) fn prepare_upstream_request(
+    req: &mut RequestHeader,
+    session: &Session,
+    ctx: &Ctx,
+) -> Result<()> {
     req.remove_header(&header::TRANSFER_ENCODING);
     req.remove_header(&header::EXPECT);
     req.insert_header(header::CONTENT_LENGTH, ctx.body.len())?;
-    let forged: Vec<HeaderName> =
-        req.headers.keys().filter(|name| name.as_str().starts_with(PREFIX)).cloned().collect();
+    let forged: Vec<HeaderName> = req
+        .headers
+        .keys()
+        .filter(|name| name.as_str().starts_with(PREFIX))
+        .cloned()
+        .collect();
     for name in forged {
         req.remove_header(&name);
     }
@@ -47,7 +55,10 @@ pub(super) fn prepare_upstream_request(req: &mut RequestHeader, session: &Sessio
                 Some(q) => format!("{rewrite}?{q}"),
                 None => rewrite.clone(),
             };
-            req.set_uri(uri.parse().or_err(ErrorType::InternalError, "rewritten path is not a valid URI")?);
+            req.set_uri(uri.parse().or_err(
+                ErrorType::InternalError,
+                "rewritten path is not a valid URI",
+            )?);
         }
     }
     if let Some(v) = &ctx.verified {
@@ -58,10 +69,12 @@ pub(super) fn prepare_upstream_request(req: &mut RequestHeader, session: &Sessio
             }
         }
     }
-    let client_ip = ctx
-        .client_ip
-        .clone()
-        .or_else(|| session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip().to_string()));
+    let client_ip = ctx.client_ip.clone().or_else(|| {
+        session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip().to_string())
+    });
     if let Some(ip) = client_ip {
         req.insert_header("x-hookguard-client-ip", ip)?;
     }
@@ -79,8 +92,15 @@ fn httpdate(ctx: &Ctx) -> String {
 /// Sends the buffered body upstream through pingora's pooled connector and relays the
 /// answer: for bodies beyond the retry buffer, which pingora would not replay (and, read
 /// without retry buffering, would hang on — pingora issue #349).
-pub(super) async fn forward_buffered(sidecar: &Sidecar, session: &mut Session, ctx: &mut Ctx) -> Result<()> {
-    let snapshot = ctx.snapshot.clone().ok_or_else(|| Error::new(ErrorType::InternalError))?;
+pub(super) async fn forward_buffered(
+    sidecar: &Sidecar,
+    session: &mut Session,
+    ctx: &mut Ctx,
+) -> Result<()> {
+    let snapshot = ctx
+        .snapshot
+        .clone()
+        .ok_or_else(|| Error::new(ErrorType::InternalError))?;
     let peer = peer(&snapshot.upstream);
     let mut head = session.req_header().clone();
     prepare_upstream_request(&mut head, session, ctx)?;
@@ -90,19 +110,26 @@ pub(super) async fn forward_buffered(sidecar: &Sidecar, session: &mut Session, c
     upstream.write_request_body(ctx.body.clone(), true).await?;
     upstream.finish_request_body().await?;
     upstream.read_response_header().await?;
-    let response: ResponseHeader = upstream
-        .response_header()
-        .cloned()
-        .ok_or_else(|| Error::explain(ErrorType::InvalidHTTPHeader, "upstream sent no response header"))?;
+    let response: ResponseHeader = upstream.response_header().cloned().ok_or_else(|| {
+        Error::explain(
+            ErrorType::InvalidHTTPHeader,
+            "upstream sent no response header",
+        )
+    })?;
     ctx.upstream_elapsed = ctx.upstream_started.map(|t| t.elapsed());
     let status = response.status.as_u16();
     ctx.status = Some(status);
     super::settle(ctx, Some(status)).await;
-    session.write_response_header(Box::new(response)).await?;
+    session
+        .write_response_header(Box::new(response), false)
+        .await?;
     while let Some(chunk) = upstream.read_response_body().await? {
-        session.write_response_body(chunk, false).await?;
+        session.write_response_body(Some(chunk), false).await?;
     }
-    session.write_response_body(bytes::Bytes::new(), true).await?;
-    sidecar.connector.release_http_session(upstream, &peer, None).await;
+    session.write_response_body(None, true).await?;
+    sidecar
+        .connector
+        .release_http_session(upstream, &peer, None)
+        .await;
     Ok(())
 }

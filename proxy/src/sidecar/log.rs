@@ -41,21 +41,38 @@ pub(super) fn record(session: &Session, ctx: &Ctx, error: Option<&Error>) {
     let route = ctx.route_id();
     let total = ctx.started.elapsed();
     let reason = ctx.reason.unwrap_or("");
-    METRICS.requests.with_label_values(&[route, ctx.outcome.as_str(), reason]).inc();
-    METRICS.request_duration.with_label_values(&[route]).observe(total.as_secs_f64());
+    METRICS
+        .requests
+        .with_label_values(&[route, ctx.outcome.as_str(), reason])
+        .inc();
+    METRICS
+        .request_duration
+        .with_label_values(&[route])
+        .observe(total.as_secs_f64());
     if let Some(upstream) = ctx.upstream_elapsed {
-        METRICS.upstream_duration.with_label_values(&[route]).observe(upstream.as_secs_f64());
+        METRICS
+            .upstream_duration
+            .with_label_values(&[route])
+            .observe(upstream.as_secs_f64());
     }
     if ctx.body_len > 0 || ctx.outcome == super::Outcome::Forwarded {
-        METRICS.body_bytes.with_label_values(&[route]).observe(ctx.body_len as f64);
+        METRICS
+            .body_bytes
+            .with_label_values(&[route])
+            .observe(ctx.body_len as f64);
     }
     if let Some(v) = &ctx.verified {
-        METRICS.secret_matches.with_label_values(&[route, &v.secret_id]).inc();
+        METRICS
+            .secret_matches
+            .with_label_values(&[route, &v.secret_id])
+            .inc();
     }
-    let client_ip = ctx
-        .client_ip
-        .clone()
-        .or_else(|| session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip().to_string()));
+    let client_ip = ctx.client_ip.clone().or_else(|| {
+        session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip().to_string())
+    });
     let line = json!({
         "ts": time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
         "route": route,

@@ -12,9 +12,11 @@ mod log;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
+use hookguard_config::LiveConfig;
+use hookguard_layers::ip::ClientIp;
+use hookguard_layers::replay::PendingDelivery;
 use hookguard_layers::verify::Verified;
 use hookguard_layers::{Admission, Reason};
 use http::{header, HeaderValue, Request, Response, StatusCode};
@@ -25,7 +27,6 @@ use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{ProxyHttp, Session};
 use tower::ServiceExt;
 
-use crate::admin::Health;
 use crate::runtime::{Lookup, Route, Snapshot};
 
 pub(crate) use forward::RETRY_BUFFER_LIMIT;
@@ -33,14 +34,16 @@ pub(crate) use log::Outcome;
 
 /// The sidecar: the current configuration snapshot and the probes' state.
 pub(crate) struct Sidecar {
-    pub(crate) snapshot: Arc<ArcSwap<Snapshot>>,
-    pub(crate) health: Arc<Health>,
+    pub(crate) live: Arc<LiveConfig<Snapshot>>,
     pub(crate) connector: pingora_core::connectors::http::Connector,
 }
 
 impl Sidecar {
-    pub(crate) fn new(snapshot: Arc<ArcSwap<Snapshot>>, health: Arc<Health>) -> Self {
-        Self { snapshot, health, connector: pingora_core::connectors::http::Connector::new(None) }
+    pub(crate) fn new(live: Arc<LiveConfig<Snapshot>>) -> Self {
+        Self {
+            live,
+            connector: pingora_core::connectors::http::Connector::new(None),
+        }
     }
 }
 
@@ -58,8 +61,8 @@ pub(crate) struct Ctx {
     body: Bytes,
     upstream_started: Option<Instant>,
     upstream_elapsed: Option<Duration>,
-    /// Replay reservation to settle once the upstream answered (`hookguard-layers` replay).
-    settle: Option<Box<dyn FnOnce(Option<u16>) + Send + Sync>>,
+    /// Replay reservation to settle once the upstream answered.
+    pending: Option<PendingDelivery>,
 }
 
 /// An answer decided by the sidecar itself (not by a layer).
@@ -70,10 +73,18 @@ struct Refusal {
     close: bool,
 }
 
-const NOT_FOUND: Refusal =
-    Refusal { status: StatusCode::NOT_FOUND, reason: "route_not_found", message: "no route for this path", close: false };
-const KEY_DISABLED: Refusal =
-    Refusal { status: StatusCode::FORBIDDEN, reason: "key_disabled", message: "this webhook key is disabled", close: false };
+const NOT_FOUND: Refusal = Refusal {
+    status: StatusCode::NOT_FOUND,
+    reason: "route_not_found",
+    message: "no route for this path",
+    close: false,
+};
+const KEY_DISABLED: Refusal = Refusal {
+    status: StatusCode::FORBIDDEN,
+    reason: "key_disabled",
+    message: "this webhook key is disabled",
+    close: false,
+};
 const BAD_FRAMING: Refusal = Refusal {
     status: StatusCode::BAD_REQUEST,
     reason: "bad_framing",
@@ -132,14 +143,14 @@ impl ProxyHttp for Sidecar {
             body: Bytes::new(),
             upstream_started: None,
             upstream_elapsed: None,
-            settle: None,
+            pending: None,
         }
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
-        let snapshot = self.snapshot.load_full();
+        let snapshot = self.live.current();
         ctx.snapshot = Some(Arc::clone(&snapshot));
-        let route = match snapshot.routes.lookup(session.req_header().uri.path()) {
+        let route = match snapshot.lookup(session.req_header().uri.path()) {
             Lookup::Found(route) => Arc::clone(route),
             Lookup::KeyDisabled => return refuse(session, ctx, &KEY_DISABLED).await,
             Lookup::NotFound => return refuse(session, ctx, &NOT_FOUND).await,
@@ -148,10 +159,13 @@ impl ProxyHttp for Sidecar {
 
         // Header stage: nothing of the body has been read, so refusing here costs nothing.
         let headers = &session.req_header().headers;
-        if headers.contains_key(header::CONTENT_LENGTH) && headers.contains_key(header::TRANSFER_ENCODING) {
+        if had_both_framings(session) {
             return refuse(session, ctx, &BAD_FRAMING).await;
         }
-        let declared = match headers.get(header::CONTENT_LENGTH).map(|v| v.to_str().ok().and_then(|s| s.parse::<u64>().ok())) {
+        let declared = match headers
+            .get(header::CONTENT_LENGTH)
+            .map(|v| v.to_str().ok().and_then(|s| s.parse::<u64>().ok()))
+        {
             Some(None) => return refuse(session, ctx, &BAD_CONTENT_LENGTH).await,
             Some(Some(n)) => Some(n),
             None => None,
@@ -167,6 +181,10 @@ impl ProxyHttp for Sidecar {
             Admitted::Forward(req) | Admitted::ShadowRefused(req) => req,
             Admitted::Respond(resp) => return answer(session, ctx, resp).await,
         };
+        ctx.client_ip = request
+            .extensions()
+            .get::<ClientIp>()
+            .map(|ip| ip.0.to_string());
         if declared.is_some_and(|n| n > route.body_limit as u64) {
             let resp = too_large(route.body_limit);
             if !route.shadow {
@@ -183,25 +201,30 @@ impl ProxyHttp for Sidecar {
 
         // Body: buffered for pingora's retry path, bounded in size and in total time.
         session.enable_retry_buffering();
-        let body = match tokio::time::timeout(route.body_timeout, read_body(session, route.body_limit)).await {
-            Err(_) => return refuse(session, ctx, &BODY_TIMEOUT).await,
-            Ok(Err(_)) => return refuse(session, ctx, &BODY_READ_FAILED).await,
-            Ok(Ok(None)) => {
-                session.set_keepalive(None);
-                return answer(session, ctx, too_large(route.body_limit)).await;
-            }
-            Ok(Ok(Some(body))) => body,
-        };
+        let body =
+            match tokio::time::timeout(route.body_timeout, read_body(session, route.body_limit))
+                .await
+            {
+                Err(_) => return refuse(session, ctx, &BODY_TIMEOUT).await,
+                Ok(Err(_)) => return refuse(session, ctx, &BODY_READ_FAILED).await,
+                Ok(Ok(None)) => {
+                    session.set_keepalive(None);
+                    return answer(session, ctx, too_large(route.body_limit)).await;
+                }
+                Ok(Ok(Some(body))) => body,
+            };
         ctx.body_len = body.len();
 
         // Body stage: signature, replay guard.
         let (parts, _) = request.into_parts();
         let request = Request::from_parts(parts, Full::new(body.clone()));
+        let keys = route.keys.clone();
         match admit(&route.body_stage, request, ctx).await {
             Admitted::Forward(req) | Admitted::ShadowRefused(req) => {
                 ctx.verified = req.extensions().get::<Verified>().cloned();
-                if let Some(settle) = req.extensions().get::<forward::Settle>() {
-                    ctx.settle = settle.take();
+                ctx.pending = req.extensions().get::<PendingDelivery>().cloned();
+                if let (Some(keys), Some(v)) = (&keys, &ctx.verified) {
+                    keys.record_match(&v.secret_id);
                 }
             }
             Admitted::Respond(resp) => return answer(session, ctx, resp).await,
@@ -220,7 +243,10 @@ impl ProxyHttp for Sidecar {
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
-        let snapshot = ctx.snapshot.as_ref().ok_or_else(|| Error::new(ErrorType::InternalError))?;
+        let snapshot = ctx
+            .snapshot
+            .as_ref()
+            .ok_or_else(|| Error::new(ErrorType::InternalError))?;
         ctx.upstream_started = Some(Instant::now());
         Ok(Box::new(forward::peer(&snapshot.upstream)))
     }
@@ -243,17 +269,13 @@ impl ProxyHttp for Sidecar {
         ctx.upstream_elapsed = ctx.upstream_started.map(|t| t.elapsed());
         let status = upstream_response.status.as_u16();
         ctx.status = Some(status);
-        if let Some(settle) = ctx.settle.take() {
-            settle(Some(status));
-        }
+        settle(ctx, Some(status)).await;
         Ok(())
     }
 
     async fn logging(&self, session: &mut Session, error: Option<&Error>, ctx: &mut Ctx) {
         // A reservation never settled (connect error, timeout): release it so a retry passes.
-        if let Some(settle) = ctx.settle.take() {
-            settle(None);
-        }
+        settle(ctx, None).await;
         if error.is_some() && ctx.outcome == Outcome::Forwarded {
             ctx.outcome = Outcome::Error;
             ctx.reason.get_or_insert("upstream_error");
@@ -265,6 +287,18 @@ impl ProxyHttp for Sidecar {
     }
 }
 
+/// Commits a replay reservation when the app accepted the delivery (2xx), releases it
+/// otherwise (or when no answer came), so the provider's retry passes.
+pub(crate) async fn settle(ctx: &mut Ctx, status: Option<u16>) {
+    if let Some(pending) = ctx.pending.take() {
+        // Store errors are logged by the guard; the lease ends a reservation left behind.
+        let _ = match status {
+            Some(s) if (200..300).contains(&s) => pending.commit().await,
+            _ => pending.release().await,
+        };
+    }
+}
+
 enum Admitted {
     Forward(Request<Bytes>),
     Respond(Response<Bytes>),
@@ -273,7 +307,11 @@ enum Admitted {
 }
 
 /// Runs a stage. In shadow mode a refusal is recorded and the request goes on.
-async fn admit(stage: &crate::runtime::Stage, request: Request<Full<Bytes>>, ctx: &mut Ctx) -> Admitted {
+async fn admit(
+    stage: &crate::runtime::Stage,
+    request: Request<Full<Bytes>>,
+    ctx: &mut Ctx,
+) -> Admitted {
     let shadow = ctx.route.as_ref().is_some_and(|r| r.shadow);
     // Shadow mode keeps a copy of the head, so a refused request can still be forwarded.
     let keep = shadow.then(|| {
@@ -298,11 +336,40 @@ async fn admit(stage: &crate::runtime::Stage, request: Request<Full<Bytes>>, ctx
 
 fn note_shadow(ctx: &mut Ctx, response: &Response<Bytes>) {
     ctx.outcome = Outcome::ShadowRejected;
-    ctx.reason.get_or_insert(response.extensions().get::<Reason>().map_or("rejected", |r| r.as_str()));
+    ctx.reason.get_or_insert(
+        response
+            .extensions()
+            .get::<Reason>()
+            .map_or("rejected", |r| r.as_str()),
+    );
+}
+
+/// Whether the request carried both Content-Length and Transfer-Encoding (a request
+/// smuggling attempt, or a broken client). Pingora's HTTP/1 reader removes Content-Length
+/// in that case and turns keep-alive off (RFC 9112 §6.1) before any hook runs, so the
+/// remaining trace is: chunked, HTTP/1.1, no `Connection: close`, and yet no keep-alive.
+fn had_both_framings(session: &Session) -> bool {
+    let req = session.req_header();
+    let headers = &req.headers;
+    if headers.contains_key(header::CONTENT_LENGTH)
+        && headers.contains_key(header::TRANSFER_ENCODING)
+    {
+        return true;
+    }
+    let asked_to_close = headers.get_all(header::CONNECTION).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")))
+    });
+    headers.contains_key(header::TRANSFER_ENCODING)
+        && req.version == http::Version::HTTP_11
+        && !asked_to_close
+        && session.as_downstream().get_keepalive().is_none()
 }
 
 fn expects_continue(req: &RequestHeader) -> bool {
-    req.headers.get(header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+    req.headers
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
 }
 
 /// Reads the whole body; `None` when it grows past `limit` (the rest is left unread and the
@@ -322,17 +389,26 @@ async fn refuse(session: &mut Session, ctx: &mut Ctx, refusal: &Refusal) -> Resu
     if refusal.close {
         session.set_keepalive(None);
     }
-    let body = serde_json::json!({ "error": refusal.reason, "message": refusal.message }).to_string();
+    let body =
+        serde_json::json!({ "error": refusal.reason, "message": refusal.message }).to_string();
     let mut response = Response::new(Bytes::from(body));
     *response.status_mut() = refusal.status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     ctx.reason = Some(refusal.reason);
     write_response(session, ctx, response).await
 }
 
 /// Answers with a layer's rejection.
 async fn answer(session: &mut Session, ctx: &mut Ctx, response: Response<Bytes>) -> Result<bool> {
-    ctx.reason = Some(response.extensions().get::<Reason>().map_or("rejected", |r| r.as_str()));
+    ctx.reason = Some(
+        response
+            .extensions()
+            .get::<Reason>()
+            .map_or("rejected", |r| r.as_str()),
+    );
     if response.status() == StatusCode::OK {
         // The replay guard acknowledges a duplicate with 200: answered, not forwarded.
         ctx.reason = Some("duplicate");
@@ -340,7 +416,11 @@ async fn answer(session: &mut Session, ctx: &mut Ctx, response: Response<Bytes>)
     write_response(session, ctx, response).await
 }
 
-async fn write_response(session: &mut Session, ctx: &mut Ctx, response: Response<Bytes>) -> Result<bool> {
+async fn write_response(
+    session: &mut Session,
+    ctx: &mut Ctx,
+    response: Response<Bytes>,
+) -> Result<bool> {
     ctx.outcome = Outcome::Rejected;
     ctx.status = Some(response.status().as_u16());
     let (parts, body) = response.into_parts();
@@ -349,7 +429,9 @@ async fn write_response(session: &mut Session, ctx: &mut Ctx, response: Response
         header.append_header(name.clone(), value.clone())?;
     }
     header.insert_header(header::CONTENT_LENGTH, body.len())?;
-    session.write_response_header(Box::new(header)).await?;
-    session.write_response_body(body, true).await?;
+    session
+        .write_response_header(Box::new(header), false)
+        .await?;
+    session.write_response_body(Some(body), true).await?;
     Ok(true)
 }

@@ -1,0 +1,109 @@
+//! `hookguard run -c FILE`: the sidecar.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use clap::Args;
+use hookguard_config::{LiveConfig, Loader, WatchOptions};
+use pingora_core::server::configuration::ServerConf;
+use pingora_core::server::{ExecutionPhase, Server};
+
+use crate::admin::{self, Health};
+use crate::runtime::Snapshot;
+use crate::sidecar::Sidecar;
+use crate::stack::{self, Persistent};
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// The configuration file (TOML or YAML).
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    config: PathBuf,
+    /// Worker threads for the proxy (default: 1, the sidecar usually gets one core).
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+}
+
+pub(crate) fn run(args: RunArgs) -> Result<u8, String> {
+    init_tracing();
+    // Background work (credential fetches, provider range refreshes, reload builds, the
+    // drain watch) runs on its own small runtime: pingora builds and owns its own.
+    let background = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("hookguard-bg")
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the background runtime: {e}"))?;
+    let handle = background.handle().clone();
+
+    let base_dir = args.config.parent().map(PathBuf::from).unwrap_or_default();
+    let persistent = Arc::new(Persistent::new(base_dir));
+    let build_handle = handle.clone();
+    let live: Arc<LiveConfig<Snapshot>> = Arc::new(
+        LiveConfig::load_with(Loader::new(&args.config), move |config| {
+            build_handle
+                .block_on(stack::build(&config, &persistent))
+                .map(|snapshot| snapshot.with_config(config))
+        })
+        .map_err(|e| e.to_string())?,
+    );
+    let first = live.current();
+    let config = first.config.clone();
+    let _watcher = live
+        .watch(WatchOptions::default())
+        .map_err(|e| format!("watching {}: {e}", args.config.display()))?;
+
+    let health = Arc::new(Health::default());
+    let status_live = Arc::clone(&live);
+    health.set_reload_status(move || status_live.status().successful);
+    let admin_addr = admin::start(config.admin_listen, Arc::clone(&health))
+        .map_err(|e| format!("admin listener on {}: {e}", config.admin_listen))?;
+
+    let conf = ServerConf {
+        threads: args.workers.max(1),
+        grace_period_seconds: Some(config.shutdown_grace_period.get().as_secs()),
+        graceful_shutdown_timeout_seconds: Some(1),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    let mut proxy = pingora_proxy::http_proxy_service_with_name(
+        &server.configuration,
+        Sidecar::new(Arc::clone(&live)),
+        "hookguard",
+    );
+    proxy.add_tcp(&config.listen.to_string());
+    server.add_service(proxy);
+
+    // SIGTERM: /readyz turns 503 while pingora lets in-flight requests finish.
+    let mut phases = server.watch_execution_phase();
+    let drain_health = Arc::clone(&health);
+    handle.spawn(async move {
+        while let Ok(phase) = phases.recv().await {
+            if matches!(
+                phase,
+                ExecutionPhase::GracefulTerminate | ExecutionPhase::ShutdownStarted
+            ) {
+                drain_health.draining.store(true, Ordering::Release);
+                tracing::info!("draining: readiness is now 503");
+            }
+        }
+    });
+    health.loaded.store(true, Ordering::Release);
+    tracing::info!(listen = %config.listen, admin = %admin_addr, routes = config.routes.len(), "hookguard running");
+    // Keeps the background runtime alive for the life of the process.
+    std::mem::forget(background);
+    server.run_forever()
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("HOOKGUARD_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,pingora=warn"));
+    // Diagnostics as JSON on stderr; stdout carries the one-line-per-request access log.
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,311 @@
+//! Builds a [`Snapshot`] from the configuration: for each route, the two stages of its
+//! stack, composed here and only here.
+//!
+//! State that must outlive a reload — rate-limit buckets, replay records — lives in
+//! [`Persistent`] and is reused by every snapshot, so editing the config file neither resets
+//! a client's budget nor forgets which deliveries the app already accepted.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use hookguard_config::{Config, Mode, Route as RouteConfig};
+use hookguard_layers::credentials::{CachedCredentials, SecretEntry, SecretSet, SourceError};
+use hookguard_layers::ip::{
+    ForwardedHeader, IpFilterLayer, IpPolicy, ProviderRanges, RangeFormat, RangeSource,
+};
+use hookguard_layers::rate::{RateLimitLayer, RateLimiter, RateQuota, RateScope};
+use hookguard_layers::replay::{
+    MemoryReplayStore, OnDuplicate, ReplayGuardLayer, ReplayPolicy, ReplayStore,
+};
+use hookguard_layers::verify::{Verifier, VerifySignatureLayer};
+use hookguard_layers::Admission;
+use http::Request;
+use http_body_util::{BodyExt, Full};
+use tower::util::BoxCloneSyncService;
+use tower::Layer;
+
+use crate::runtime::{Route, Snapshot, Stage, Upstream};
+
+/// How often idle routes' secrets are checked (a changed mounted file is picked up).
+const CREDENTIAL_REFRESH: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Replay records kept in memory (per process).
+const REPLAY_CAPACITY: u64 = 1_000_000;
+
+/// State shared by every snapshot of one process.
+pub(crate) struct Persistent {
+    replay: Arc<dyn ReplayStore>,
+    /// Rate limiters by (route or "", scope, quota): reused while their settings are unchanged.
+    limiters: Mutex<HashMap<String, Arc<RateLimiter>>>,
+    /// Provider ranges by source: one refresh task each.
+    providers: Mutex<HashMap<String, ProviderRanges>>,
+    base_dir: std::path::PathBuf,
+}
+
+impl Persistent {
+    pub(crate) fn new(base_dir: std::path::PathBuf) -> Self {
+        Self {
+            replay: Arc::new(MemoryReplayStore::new(REPLAY_CAPACITY)),
+            limiters: Mutex::default(),
+            providers: Mutex::default(),
+            base_dir,
+        }
+    }
+
+    fn limiter(
+        &self,
+        key: String,
+        make: impl FnOnce() -> Result<RateLimiter, String>,
+    ) -> Result<Arc<RateLimiter>, String> {
+        let mut limiters = self.limiters.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(existing) = limiters.get(&key) {
+            return Ok(Arc::clone(existing));
+        }
+        let limiter = Arc::new(make()?);
+        limiters.insert(key, Arc::clone(&limiter));
+        Ok(limiter)
+    }
+}
+
+/// The innermost service of both stages: the request passed, hand it back to the sidecar.
+fn admitted() -> Stage {
+    BoxCloneSyncService::new(tower::service_fn(|req: Request<Full<Bytes>>| async move {
+        let (parts, body) = req.into_parts();
+        // A `Full` body yields its one chunk at once.
+        let bytes = body
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        Ok::<_, Infallible>(Admission::Forward(Request::from_parts(parts, bytes)))
+    }))
+}
+
+/// Wraps `stage` in `layer`, keeping the stage type.
+fn wrap<L>(layer: L, stage: Stage) -> Stage
+where
+    L: Layer<Stage>,
+    L::Service: tower::Service<Request<Full<Bytes>>, Response = Admission, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    <L::Service as tower::Service<Request<Full<Bytes>>>>::Future: Send + 'static,
+{
+    BoxCloneSyncService::new(layer.layer(stage))
+}
+
+/// Builds every route. Must run inside a tokio runtime (credential fetches, range refreshes).
+pub(crate) async fn build(config: &Config, persistent: &Persistent) -> Result<Snapshot, String> {
+    let credentials = CachedCredentials::new();
+    let global = match &config.global_rate_limit {
+        Some(rate) => Some(persistent.limiter(format!("global {rate:?}"), || {
+            Ok(RateLimiter::new(RateScope::Global, quota(rate)?))
+        })?),
+        None => None,
+    };
+    let mut routes = Vec::with_capacity(config.routes.len());
+    for route in &config.routes {
+        let built = build_route(config, route, persistent, &credentials, global.clone())
+            .await
+            .map_err(|e| format!("route {}: {e}", route.id))?;
+        routes.push(Arc::new(built));
+    }
+    Ok(Snapshot {
+        router: hookguard_config::Router::new(config),
+        routes,
+        upstream: Upstream {
+            address: config.upstream.address.clone(),
+            connect_timeout: config.upstream.connect_timeout.get(),
+            read_timeout: config.upstream.read_timeout.get(),
+        },
+        _credentials: {
+            // Refetches idle routes and notices changed secret files between requests.
+            let refresher = credentials.spawn_refresher(CREDENTIAL_REFRESH);
+            (credentials, refresher)
+        },
+        config: Arc::new(config.clone()),
+    })
+}
+
+fn quota(rate: &hookguard_config::Rate) -> Result<RateQuota, String> {
+    let quota = RateQuota::new(rate.requests, rate.per.get()).map_err(|e| e.to_string())?;
+    match rate.burst {
+        Some(burst) => quota.burst(burst).map_err(|e| e.to_string()),
+        None => Ok(quota),
+    }
+}
+
+async fn build_route(
+    config: &Config,
+    route: &RouteConfig,
+    persistent: &Persistent,
+    credentials: &CachedCredentials,
+    global: Option<Arc<RateLimiter>>,
+) -> Result<Route, String> {
+    let defaults = &config.defaults;
+    let scheme = route.build_scheme().map_err(|e| e.to_string())?;
+    let tolerance = route.effective_tolerance(defaults, &*scheme);
+    let id: Arc<str> = Arc::from(route.id.as_str());
+
+    // Header stage, innermost first: global limit, per-client limit, per-route limit, IP
+    // filter. Requests meet them in the reverse order: the IP filter first (cheapest, and
+    // it decides the client address the per-client limit counts), then the limits.
+    let mut header_stage = admitted();
+    if let Some(global) = global {
+        header_stage = wrap(RateLimitLayer::from_arc(global), header_stage);
+    }
+    if let Some(rates) = &route.rate_limit {
+        if let Some(rate) = &rates.per_client {
+            let limiter = persistent.limiter(format!("{} client {rate:?}", route.id), || {
+                Ok(RateLimiter::new(RateScope::ClientIp, quota(rate)?))
+            })?;
+            header_stage = wrap(RateLimitLayer::from_arc(limiter), header_stage);
+        }
+        if let Some(rate) = &rates.per_route {
+            let limiter = persistent.limiter(format!("{} route {rate:?}", route.id), || {
+                Ok(RateLimiter::new(RateScope::route(id.clone()), quota(rate)?))
+            })?;
+            header_stage = wrap(RateLimitLayer::from_arc(limiter), header_stage);
+        }
+    }
+    header_stage = wrap(
+        IpFilterLayer::new(ip_policy(route, persistent)?),
+        header_stage,
+    );
+
+    // Body stage, innermost first: replay guard, then signature verification (the guard
+    // trusts only delivery ids of verified requests).
+    let mut body_stage = admitted();
+    if route.replay.enabled {
+        let policy = ReplayPolicy::with_store(id.clone(), Arc::clone(&persistent.replay))
+            .tolerance(tolerance)
+            .window(route.replay.window(tolerance))
+            .on_duplicate(if route.replay.duplicate_status == 409 {
+                OnDuplicate::Conflict
+            } else {
+                OnDuplicate::Acknowledge
+            });
+        body_stage = wrap(ReplayGuardLayer::from_policy(policy), body_stage);
+    }
+    let keys = credentials
+        .load(
+            &route.id,
+            Arc::clone(&scheme),
+            Arc::new(spec_source(route, persistent.base_dir.clone())),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut verifier = Verifier::new(Arc::clone(&scheme), keys.clone()).tolerance(tolerance);
+    if let Some(url) = &route.public_url {
+        verifier = verifier.public_url(url.clone());
+    }
+    let body_limit = usize::try_from(route.body_limit(defaults)).unwrap_or(usize::MAX);
+    body_stage = wrap(
+        VerifySignatureLayer::from_verifier(verifier).max_body(body_limit),
+        body_stage,
+    );
+
+    Ok(Route {
+        id,
+        shadow: route.mode(defaults) == Mode::Shadow,
+        body_limit,
+        body_timeout: route.body_read_timeout(defaults),
+        rewrite: route.rewrite.clone(),
+        header_stage,
+        body_stage,
+        scheme: scheme.name(),
+        keys: Some(keys),
+    })
+}
+
+fn ip_policy(route: &RouteConfig, persistent: &Persistent) -> Result<IpPolicy, String> {
+    let mut builder = IpPolicy::builder();
+    let Some(rules) = &route.ip else {
+        return Ok(builder.build());
+    };
+    builder = builder
+        .allow(rules.allow_networks())
+        .deny(rules.deny_networks());
+    let trusted = rules.trusted_proxy_networks();
+    if !trusted.is_empty() {
+        let header = match rules.forwarded_header {
+            hookguard_config::ForwardedHeaderName::XForwardedFor => ForwardedHeader::XForwardedFor,
+            hookguard_config::ForwardedHeaderName::Forwarded => ForwardedHeader::Forwarded,
+        };
+        builder = builder.trust_proxies(header, trusted);
+    }
+    if let Some(ranges) = &rules.provider_ranges {
+        let format = match ranges.effective_format() {
+            hookguard_config::RangeFormatName::GithubMeta => RangeFormat::GitHubMeta,
+            hookguard_config::RangeFormatName::StripeJson => RangeFormat::StripeWebhooks,
+            hookguard_config::RangeFormatName::Lines => RangeFormat::Lines,
+        };
+        let (key, source) = match (&ranges.file, ranges.effective_url()) {
+            (Some(file), _) => {
+                let path = persistent.base_dir.join(file);
+                (path.display().to_string(), RangeSource::file(path))
+            }
+            (None, Some(url)) => (url.to_owned(), RangeSource::url(url)?),
+            (None, None) => return Err("provider_ranges: neither file nor url".into()),
+        };
+        let mut providers = persistent
+            .providers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let provider = providers
+            .entry(key)
+            .or_insert_with(|| {
+                let provider = ProviderRanges::new(
+                    format!("{:?}", ranges.provider).to_lowercase(),
+                    source,
+                    format,
+                );
+                // Refreshed for the life of the process; the last good list is kept on failure.
+                provider.spawn_refresh(ranges.refresh.get());
+                provider
+            })
+            .clone();
+        builder = builder.allow_provider(provider);
+    }
+    Ok(builder.build())
+}
+
+/// A route's secrets as a credential source: local ones (inline, env, file) are read on
+/// every fetch, so a rotated file or variable is picked up at the next refresh.
+fn spec_source(
+    route: &RouteConfig,
+    base_dir: std::path::PathBuf,
+) -> impl Fn(&str) -> std::future::Ready<Result<SecretSet, SourceError>> + Send + Sync + 'static {
+    let specs = route.secrets.clone();
+    move |_route: &str| {
+        let env = hookguard_config::SystemEnv;
+        let mut set = SecretSet::new();
+        for spec in &specs {
+            match spec.resolve_local(&env, &base_dir) {
+                Ok(Some(value)) => {
+                    let mut entry = SecretEntry::new(spec.id.as_str(), value.expose().to_owned());
+                    if let Some(at) = spec.rotated_at {
+                        entry = entry.rotated_at(at.0.unix_timestamp());
+                    }
+                    set.push(entry);
+                }
+                Ok(None) => {
+                    return std::future::ready(Err(SourceError::Missing {
+                        what: "secret source (vault/infisical are not wired into the sidecar yet)",
+                        name: spec.id.clone(),
+                    }))
+                }
+                Err(e) => {
+                    return std::future::ready(Err(SourceError::Missing {
+                        what: "secret",
+                        name: format!("{}: {e}", spec.id),
+                    }))
+                }
+            }
+        }
+        std::future::ready(Ok(set))
+    }
+}
