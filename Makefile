@@ -1,12 +1,12 @@
 # hookguard — the commands a fresh Debian machine needs.
-#   make demo   sign a webhook and verify it with the CLI (the sidecar demo comes with the proxy)
+#   make demo   the sidecar with examples/quickstart.toml in front of a built-in echo app
 #   make test   everything CI runs
 SHELL := /bin/bash
 CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Debian packages the build needs: a C toolchain and cmake (pingora's zlib-ng), pkg-config.
-APT_PACKAGES := build-essential cmake pkg-config
+APT_PACKAGES := build-essential cmake pkg-config curl
 
 .PHONY: deps demo test lint bench fuzz-check
 

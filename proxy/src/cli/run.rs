@@ -84,8 +84,9 @@ pub(crate) fn run(args: RunArgs) -> Result<u8, String> {
                 phase,
                 ExecutionPhase::GracefulTerminate | ExecutionPhase::ShutdownStarted
             ) {
-                drain_health.draining.store(true, Ordering::Release);
-                tracing::info!("draining: readiness is now 503");
+                if !drain_health.draining.swap(true, Ordering::AcqRel) {
+                    tracing::info!("draining: readiness is now 503");
+                }
             }
         }
     });
