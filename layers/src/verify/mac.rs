@@ -151,6 +151,25 @@ impl MacKey {
     }
 }
 
+/// A decoded signature as presented by the caller (up to 64 bytes, on the stack).
+#[derive(Clone, Copy)]
+pub struct Presented {
+    bytes: [u8; 64],
+    len: usize,
+}
+
+impl AsRef<[u8]> for Presented {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+impl fmt::Debug for Presented {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Presented({} bytes)", self.len)
+    }
+}
+
 /// How a scheme writes its MAC into a header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
@@ -186,6 +205,24 @@ impl Encoding {
                 Some(&buf[..n])
             }
         }
+    }
+
+    /// Decodes every presented signature of a list (Stripe's `v1=`, Paddle's `h1=`,
+    /// Standard Webhooks' `v1,`), keeping those that decode to `len` bytes: an entry that
+    /// cannot be a MAC cannot match, and skipping it keeps the valid ones usable.
+    pub fn decode_all<'t>(
+        self,
+        texts: impl IntoIterator<Item = &'t str>,
+        len: usize,
+    ) -> Vec<Presented> {
+        texts
+            .into_iter()
+            .filter_map(|text| {
+                let mut bytes = [0u8; 64];
+                let n = self.decode(text, &mut bytes)?.len();
+                (n == len).then_some(Presented { bytes, len: n })
+            })
+            .collect()
     }
 
     /// Encodes a MAC for a header.

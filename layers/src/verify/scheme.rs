@@ -203,9 +203,9 @@ pub fn parse_unix_seconds(text: &str, header: &HeaderName) -> Result<i64, Verify
 
 /// Finds the first key whose MAC (computed by `compute`) equals one of the presented
 /// signatures. Every presented signature is compared in constant time.
-pub fn match_mac<'k>(
+pub fn match_mac<'k, P: AsRef<[u8]>>(
     keys: &'k Keyring,
-    presented: &[&[u8]],
+    presented: &[P],
     compute: impl Fn(&Key) -> Option<MacOutput>,
 ) -> Result<(usize, &'k Arc<str>), VerifyError> {
     if keys.is_empty() {
@@ -220,7 +220,7 @@ pub fn match_mac<'k>(
         // No short-circuit across signatures: check all, then decide.
         let mut hit = false;
         for p in presented {
-            hit |= mac.matches(p);
+            hit |= mac.matches(p.as_ref());
         }
         if hit {
             return Ok((index, &entry.id));

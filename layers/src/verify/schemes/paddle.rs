@@ -87,14 +87,7 @@ impl Scheme for Paddle {
             expected: EXPECTED,
         };
         let parsed = parse_header(value).ok_or_else(malformed)?;
-        let mut buffers = vec![[0u8; 64]; parsed.h1.len()];
-        // Undecodable h1 entries cannot match; skipping them keeps the valid ones usable.
-        let presented: Vec<&[u8]> = parsed
-            .h1
-            .iter()
-            .zip(buffers.iter_mut())
-            .filter_map(|(sig, buf)| Encoding::Hex.decode(sig, buf).filter(|b| b.len() == 32))
-            .collect();
+        let presented = Encoding::Hex.decode_all(parsed.h1.iter().copied(), 32);
         if presented.is_empty() {
             return Err(malformed());
         }

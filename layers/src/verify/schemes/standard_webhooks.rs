@@ -151,11 +151,11 @@ impl Scheme for StandardWebhooks {
         let entries = parse_signature_list(value).ok_or_else(malformed)?;
         let signed: [&[u8]; 5] = [id.as_bytes(), b".", ts_text.as_bytes(), b".", request.body];
 
-        let mut v1_buffers = Vec::new();
+        let mut v1_texts = Vec::new();
         let mut v1a = Vec::new();
         for entry in &entries {
             match entry.version {
-                "v1" => v1_buffers.push((entry.signature, [0u8; 64])),
+                "v1" => v1_texts.push(entry.signature),
                 "v1a" => {
                     if let Ok(bytes) = STANDARD.decode(entry.signature) {
                         if let Ok(sig) = Signature::from_slice(&bytes) {
@@ -166,10 +166,7 @@ impl Scheme for StandardWebhooks {
                 _ => {} // Unknown versions are skipped, as the spec asks.
             }
         }
-        let v1: Vec<&[u8]> = v1_buffers
-            .iter_mut()
-            .filter_map(|(text, buf)| Encoding::Base64.decode(text, buf).filter(|b| b.len() == 32))
-            .collect();
+        let v1 = Encoding::Base64.decode_all(v1_texts, 32);
         if v1.is_empty() && v1a.is_empty() {
             return Err(malformed());
         }

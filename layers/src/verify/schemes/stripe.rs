@@ -81,14 +81,7 @@ impl Scheme for Stripe {
             expected: EXPECTED,
         };
         let parsed = parse_header(value).ok_or_else(malformed)?;
-        let mut buffers = vec![[0u8; 64]; parsed.v1.len()];
-        // Undecodable v1 entries cannot match; skipping them keeps the valid ones usable.
-        let presented: Vec<&[u8]> = parsed
-            .v1
-            .iter()
-            .zip(buffers.iter_mut())
-            .filter_map(|(sig, buf)| Encoding::Hex.decode(sig, buf).filter(|b| b.len() == 32))
-            .collect();
+        let presented = Encoding::Hex.decode_all(parsed.v1.iter().copied(), 32);
         if presented.is_empty() {
             return Err(malformed());
         }
