@@ -8,7 +8,7 @@ use std::io::Write;
 
 use pingora_error::Error;
 use pingora_proxy::Session;
-use serde_json::json;
+use serde::Serialize;
 
 use super::Ctx;
 use crate::metrics::METRICS;
@@ -35,6 +35,26 @@ impl Outcome {
             Outcome::Error => "error",
         }
     }
+}
+
+/// One access log line. Identifiers and measurements only.
+#[derive(Serialize)]
+struct AccessLine<'a> {
+    ts: &'a str,
+    route: &'a str,
+    method: &'a str,
+    path: &'a str,
+    outcome: &'static str,
+    reason: Option<&'static str>,
+    status: Option<u16>,
+    client_ip: Option<&'a str>,
+    delivery_id: Option<&'a str>,
+    secret_index: Option<usize>,
+    secret_id: Option<&'a str>,
+    body_bytes: usize,
+    duration_ms: f64,
+    upstream_ms: Option<f64>,
+    error: Option<&'static str>,
 }
 
 pub(super) fn record(session: &Session, ctx: &Ctx, error: Option<&Error>) {
@@ -73,25 +93,34 @@ pub(super) fn record(session: &Session, ctx: &Ctx, error: Option<&Error>) {
             .and_then(|a| a.as_inet())
             .map(|a| a.ip().to_string())
     });
-    let line = json!({
-        "ts": time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-        "route": route,
-        "method": session.req_header().method.as_str(),
-        "path": mask_keys(session.req_header().uri.path()),
-        "outcome": ctx.outcome.as_str(),
-        "reason": ctx.reason,
-        "status": ctx.status,
-        "client_ip": client_ip,
-        "delivery_id": ctx.verified.as_ref().and_then(|v| v.delivery_id.as_deref()),
-        "secret_index": ctx.verified.as_ref().map(|v| v.secret_index),
-        "secret_id": ctx.verified.as_ref().map(|v| v.secret_id.as_ref()),
-        "body_bytes": ctx.body_len,
-        "duration_ms": total.as_secs_f64() * 1e3,
-        "upstream_ms": ctx.upstream_elapsed.map(|d| d.as_secs_f64() * 1e3),
-        "error": error.map(|e| e.etype().as_str()),
-    });
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
+    let ts = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let path = mask_keys(session.req_header().uri.path());
+    let line = AccessLine {
+        ts: &ts,
+        route,
+        method: session.req_header().method.as_str(),
+        path: &path,
+        outcome: ctx.outcome.as_str(),
+        reason: ctx.reason,
+        status: ctx.status,
+        client_ip: client_ip.as_deref(),
+        delivery_id: ctx.verified.as_ref().and_then(|v| v.delivery_id.as_deref()),
+        secret_index: ctx.verified.as_ref().map(|v| v.secret_index),
+        secret_id: ctx.verified.as_ref().map(|v| v.secret_id.as_ref()),
+        body_bytes: ctx.body_len,
+        duration_ms: total.as_secs_f64() * 1e3,
+        upstream_ms: ctx.upstream_elapsed.map(|d| d.as_secs_f64() * 1e3),
+        error: error.map(|e| e.etype().as_str()),
+    };
+    // Serialised straight into one buffer (no intermediate JSON tree), written at once.
+    let mut buf = Vec::with_capacity(384);
+    if serde_json::to_writer(&mut buf, &line).is_err() {
+        return;
+    }
+    buf.push(b'\n');
+    let _ = std::io::stdout().lock().write_all(&buf);
 }
 
 /// Webhook keys in a path authenticate the caller: log them as `wh_…` + 4 characters.
