@@ -76,8 +76,13 @@ fn stack(c: &mut Criterion) {
         .layer(VerifySignatureLayer::new(scheme.clone(), keys))
         .layer(ReplayGuardLayer::new("bench", MemoryReplayStore::default()).for_scheme(&*scheme))
         .service(service_fn(echo));
-    let policy = IpPolicy::builder().allow(["127.0.0.0/8".parse().unwrap()]).build();
-    let limiter = RateLimiter::new(RateScope::ClientIp, RateQuota::per_second(1_000_000_000).unwrap());
+    let policy = IpPolicy::builder()
+        .allow(["127.0.0.0/8".parse().unwrap()])
+        .build();
+    let limiter = RateLimiter::new(
+        RateScope::ClientIp,
+        RateQuota::per_second(1_000_000_000).unwrap(),
+    );
     let keys = Keyring::from_secrets(&*scheme, [SECRET]).unwrap();
     // Without the replay guard: what a delivery without an id (or a guard-less route) costs.
     let mut no_replay = ServiceBuilder::new()
@@ -98,7 +103,17 @@ fn stack(c: &mut Criterion) {
         b.iter(|| mac.compute(&[black_box(&body)]))
     });
     group.bench_function("ip_rate_verify_echo", |b| {
-        b.iter(|| runtime.block_on(async { no_replay.ready().await.unwrap().call(request(0)).await.unwrap() }))
+        b.iter(|| {
+            runtime.block_on(async {
+                no_replay
+                    .ready()
+                    .await
+                    .unwrap()
+                    .call(request(0))
+                    .await
+                    .unwrap()
+            })
+        })
     });
     let mut id = 0u64;
     group.bench_function("ip_rate_verify_replay_echo", |b| {

@@ -86,7 +86,7 @@ fn merge<T: Ord + Copy + Successor>(mut ranges: Vec<(T, T)>) -> Vec<(T, T)> {
     let mut merged: Vec<(T, T)> = Vec::with_capacity(ranges.len());
     for (first, last) in ranges {
         match merged.last_mut() {
-            Some(prev) if prev.1.successor().map_or(true, |next| first <= next) => {
+            Some(prev) if prev.1.successor().is_none_or(|next| first <= next) => {
                 prev.1 = prev.1.max(last);
             }
             _ => merged.push((first, last)),

@@ -80,13 +80,12 @@ pub(crate) fn run(args: RunArgs) -> Result<u8, String> {
     let drain_health = Arc::clone(&health);
     handle.spawn(async move {
         while let Ok(phase) = phases.recv().await {
-            if matches!(
+            let stopping = matches!(
                 phase,
                 ExecutionPhase::GracefulTerminate | ExecutionPhase::ShutdownStarted
-            ) {
-                if !drain_health.draining.swap(true, Ordering::AcqRel) {
-                    tracing::info!("draining: readiness is now 503");
-                }
+            );
+            if stopping && !drain_health.draining.swap(true, Ordering::AcqRel) {
+                tracing::info!("draining: readiness is now 503");
             }
         }
     });
