@@ -10,8 +10,10 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use hookguard_config::{Config, Mode, Route as RouteConfig};
-use hookguard_layers::credentials::{CachedCredentials, SecretEntry, SecretSet, SourceError};
+use hookguard_config::{Config, Env as _, Mode, Route as RouteConfig, SecretSource, SecretSpec};
+use hookguard_layers::credentials::{
+    CachedCredentials, CredentialSource, FetchFuture, InfisicalSource, SecretEntry, SecretRef, SecretSet, SourceError, VaultSource,
+};
 use hookguard_layers::ip::{
     ForwardedHeader, IpFilterLayer, IpPolicy, ProviderRanges, RangeFormat, RangeSource,
 };
@@ -194,7 +196,7 @@ async fn build_route(
         .load(
             &route.id,
             Arc::clone(&scheme),
-            Arc::new(spec_source(route, persistent.base_dir.clone())),
+            Arc::new(ConfigSource::new(route, persistent.base_dir.clone())?),
         )
         .await
         .map_err(|e| e.to_string())?;
@@ -273,39 +275,86 @@ fn ip_policy(route: &RouteConfig, persistent: &Persistent) -> Result<IpPolicy, S
     Ok(builder.build())
 }
 
-/// A route's secrets as a credential source: local ones (inline, env, file) are read on
-/// every fetch, so a rotated file or variable is picked up at the next refresh.
-fn spec_source(
-    route: &RouteConfig,
+/// The one route name each remote source below is registered under.
+const REMOTE_ROUTE: &str = "secret";
+
+/// A route's secrets as one credential source, in the config's order: local ones (inline,
+/// env, file) are read on every fetch, so a rotated file or variable is picked up at the
+/// next refresh; Vault and Infisical ones through the layers' clients.
+struct ConfigSource {
+    name: String,
+    secrets: Vec<(SecretSpec, Option<Box<dyn CredentialSource>>)>,
     base_dir: std::path::PathBuf,
-) -> impl Fn(&str) -> std::future::Ready<Result<SecretSet, SourceError>> + Send + Sync + 'static {
-    let specs = route.secrets.clone();
-    move |_route: &str| {
+}
+
+impl ConfigSource {
+    fn new(route: &RouteConfig, base_dir: std::path::PathBuf) -> Result<Self, String> {
         let env = hookguard_config::SystemEnv;
-        let mut set = SecretSet::new();
-        for spec in &specs {
-            match spec.resolve_local(&env, &base_dir) {
-                Ok(Some(value)) => {
-                    let mut entry = SecretEntry::new(spec.id.as_str(), value.expose().to_owned());
-                    if let Some(at) = spec.rotated_at {
-                        entry = entry.rotated_at(at.0.unix_timestamp());
-                    }
-                    set.push(entry);
-                }
-                Ok(None) => {
-                    return std::future::ready(Err(SourceError::Missing {
-                        what: "secret source (vault/infisical are not wired into the sidecar yet)",
-                        name: spec.id.clone(),
-                    }))
-                }
-                Err(e) => {
-                    return std::future::ready(Err(SourceError::Missing {
-                        what: "secret",
-                        name: format!("{}: {e}", spec.id),
-                    }))
-                }
+        let var = |name: &str| env.var(name).ok_or_else(|| format!("environment variable {name} is not set"));
+        let mut kinds: Vec<&str> = Vec::new();
+        let mut secrets = Vec::new();
+        for spec in &route.secrets {
+            let source = spec.source().ok_or_else(|| format!("secret {}: expected exactly one source", spec.id))?;
+            if !kinds.contains(&source.kind()) {
+                kinds.push(source.kind());
             }
+            let remote: Option<Box<dyn CredentialSource>> = match source {
+                SecretSource::Vault(v) => {
+                    let mut vault = VaultSource::new(&v.addr, var(&v.token_env)?)
+                        .map_err(|e| format!("secret {}: {e}", spec.id))?
+                        .mount(v.mount.clone());
+                    if let Some(ns) = &v.namespace {
+                        vault = vault.namespace(ns.clone());
+                    }
+                    Some(Box::new(vault.route(REMOTE_ROUTE, v.path.clone(), [SecretRef::new(spec.id.as_str(), v.key.clone())])))
+                }
+                SecretSource::Infisical(i) => {
+                    let infisical = InfisicalSource::new(
+                        &i.addr,
+                        var(&i.client_id_env)?,
+                        var(&i.client_secret_env)?,
+                        i.project_id.clone(),
+                        i.environment.clone(),
+                    )
+                    .map_err(|e| format!("secret {}: {e}", spec.id))?
+                    .secret_path(i.path.clone());
+                    Some(Box::new(infisical.route(REMOTE_ROUTE, [SecretRef::new(spec.id.as_str(), i.name.clone())])))
+                }
+                _ => None,
+            };
+            secrets.push((spec.clone(), remote));
         }
-        std::future::ready(Ok(set))
+        Ok(Self { name: kinds.join("+"), secrets, base_dir })
+    }
+}
+
+impl CredentialSource for ConfigSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn fetch<'a>(&'a self, _route: &'a str) -> FetchFuture<'a> {
+        Box::pin(async move {
+            let env = hookguard_config::SystemEnv;
+            let mut set = SecretSet::new();
+            for (spec, remote) in &self.secrets {
+                if let Some(remote) = remote {
+                    for entry in remote.fetch(REMOTE_ROUTE).await?.entries() {
+                        set.push(entry.clone());
+                    }
+                    continue;
+                }
+                let value = spec
+                    .resolve_local(&env, &self.base_dir)
+                    .map_err(|e| SourceError::Missing { what: "secret", name: format!("{}: {e}", spec.id) })?
+                    .ok_or_else(|| SourceError::Missing { what: "secret", name: spec.id.clone() })?;
+                let mut entry = SecretEntry::new(spec.id.as_str(), value.expose().to_owned());
+                if let Some(at) = spec.rotated_at {
+                    entry = entry.rotated_at(at.0.unix_timestamp());
+                }
+                set.push(entry);
+            }
+            Ok(set)
+        })
     }
 }
