@@ -27,9 +27,15 @@ pub(crate) struct Health {
     pub(crate) draining: AtomicBool,
     /// Whether the last config (re)load succeeded, read at scrape time.
     reload_ok: std::sync::OnceLock<Box<dyn Fn() -> bool + Send + Sync>>,
+    /// Metrics rendered at scrape time from the current snapshot (credential cache).
+    extra_metrics: std::sync::OnceLock<Box<dyn Fn() -> String + Send + Sync>>,
 }
 
 impl Health {
+    pub(crate) fn set_extra_metrics(&self, render: impl Fn() -> String + Send + Sync + 'static) {
+        let _ = self.extra_metrics.set(Box::new(render));
+    }
+
     pub(crate) fn set_reload_status(&self, status: impl Fn() -> bool + Send + Sync + 'static) {
         let _ = self.reload_ok.set(Box::new(status));
     }

@@ -55,7 +55,7 @@ pub(crate) struct Snapshot {
     pub(crate) upstream: Upstream,
     /// This snapshot's credential cache and its background refresher: both live exactly as
     /// long as the snapshot, so a reload drops the old ones.
-    pub(crate) _credentials: (CachedCredentials, RefresherHandle),
+    pub(crate) credentials: (CachedCredentials, RefresherHandle),
     /// The configuration it was built from.
     pub(crate) config: Arc<hookguard_config::Config>,
 }

@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use hookguard_config::{Config, Env as _, Mode, Route as RouteConfig, SecretSource, SecretSpec};
 use hookguard_layers::credentials::{
-    CachedCredentials, CredentialSource, FetchFuture, InfisicalSource, SecretEntry, SecretRef, SecretSet, SourceError, VaultSource,
+    CachedCredentials, CredentialSource, FetchFuture, InfisicalSource, SecretEntry, SecretRef,
+    SecretSet, SourceError, VaultSource,
 };
 use hookguard_layers::ip::{
     ForwardedHeader, IpFilterLayer, IpPolicy, ProviderRanges, RangeFormat, RangeSource,
@@ -123,7 +124,7 @@ pub(crate) async fn build(config: &Config, persistent: &Persistent) -> Result<Sn
             connect_timeout: config.upstream.connect_timeout.get(),
             read_timeout: config.upstream.read_timeout.get(),
         },
-        _credentials: {
+        credentials: {
             // Refetches idle routes and notices changed secret files between requests.
             let refresher = credentials.spawn_refresher(CREDENTIAL_REFRESH);
             (credentials, refresher)
@@ -290,11 +291,16 @@ struct ConfigSource {
 impl ConfigSource {
     fn new(route: &RouteConfig, base_dir: std::path::PathBuf) -> Result<Self, String> {
         let env = hookguard_config::SystemEnv;
-        let var = |name: &str| env.var(name).ok_or_else(|| format!("environment variable {name} is not set"));
+        let var = |name: &str| {
+            env.var(name)
+                .ok_or_else(|| format!("environment variable {name} is not set"))
+        };
         let mut kinds: Vec<&str> = Vec::new();
         let mut secrets = Vec::new();
         for spec in &route.secrets {
-            let source = spec.source().ok_or_else(|| format!("secret {}: expected exactly one source", spec.id))?;
+            let source = spec
+                .source()
+                .ok_or_else(|| format!("secret {}: expected exactly one source", spec.id))?;
             if !kinds.contains(&source.kind()) {
                 kinds.push(source.kind());
             }
@@ -306,7 +312,11 @@ impl ConfigSource {
                     if let Some(ns) = &v.namespace {
                         vault = vault.namespace(ns.clone());
                     }
-                    Some(Box::new(vault.route(REMOTE_ROUTE, v.path.clone(), [SecretRef::new(spec.id.as_str(), v.key.clone())])))
+                    Some(Box::new(vault.route(
+                        REMOTE_ROUTE,
+                        v.path.clone(),
+                        [SecretRef::new(spec.id.as_str(), v.key.clone())],
+                    )))
                 }
                 SecretSource::Infisical(i) => {
                     let infisical = InfisicalSource::new(
@@ -318,13 +328,20 @@ impl ConfigSource {
                     )
                     .map_err(|e| format!("secret {}: {e}", spec.id))?
                     .secret_path(i.path.clone());
-                    Some(Box::new(infisical.route(REMOTE_ROUTE, [SecretRef::new(spec.id.as_str(), i.name.clone())])))
+                    Some(Box::new(infisical.route(
+                        REMOTE_ROUTE,
+                        [SecretRef::new(spec.id.as_str(), i.name.clone())],
+                    )))
                 }
                 _ => None,
             };
             secrets.push((spec.clone(), remote));
         }
-        Ok(Self { name: kinds.join("+"), secrets, base_dir })
+        Ok(Self {
+            name: kinds.join("+"),
+            secrets,
+            base_dir,
+        })
     }
 }
 
@@ -346,8 +363,14 @@ impl CredentialSource for ConfigSource {
                 }
                 let value = spec
                     .resolve_local(&env, &self.base_dir)
-                    .map_err(|e| SourceError::Missing { what: "secret", name: format!("{}: {e}", spec.id) })?
-                    .ok_or_else(|| SourceError::Missing { what: "secret", name: spec.id.clone() })?;
+                    .map_err(|e| SourceError::Missing {
+                        what: "secret",
+                        name: format!("{}: {e}", spec.id),
+                    })?
+                    .ok_or_else(|| SourceError::Missing {
+                        what: "secret",
+                        name: spec.id.clone(),
+                    })?;
                 let mut entry = SecretEntry::new(spec.id.as_str(), value.expose().to_owned());
                 if let Some(at) = spec.rotated_at {
                     entry = entry.rotated_at(at.0.unix_timestamp());

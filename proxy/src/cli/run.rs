@@ -56,6 +56,10 @@ pub(crate) fn run(args: RunArgs) -> Result<u8, String> {
     let health = Arc::new(Health::default());
     let status_live = Arc::clone(&live);
     health.set_reload_status(move || status_live.status().successful);
+    let metrics_live = Arc::clone(&live);
+    health.set_extra_metrics(move || {
+        crate::metrics::render_credentials(&metrics_live.current().credentials.0.stats())
+    });
     let admin_addr = admin::start(config.admin_listen, Arc::clone(&health))
         .map_err(|e| format!("admin listener on {}: {e}", config.admin_listen))?;
 
