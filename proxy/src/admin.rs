@@ -76,11 +76,11 @@ pub(crate) fn respond(health: &Health, path: &str) -> Response<Full<Bytes>> {
             metrics::METRICS
                 .reload_successful
                 .set(if ok { 1.0 } else { 0.0 });
-            text(
-                StatusCode::OK,
-                "text/plain; version=0.0.4",
-                metrics::render(),
-            )
+            let mut body = metrics::render();
+            if let Some(extra) = health.extra_metrics.get() {
+                body.push_str(&extra());
+            }
+            text(StatusCode::OK, "text/plain; version=0.0.4", body)
         }
         _ => text(
             StatusCode::NOT_FOUND,
