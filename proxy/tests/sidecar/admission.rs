@@ -277,6 +277,13 @@ async fn rate_limit_answers_429_with_retry_after() {
         .expect("Retry-After in seconds");
     // One token comes back every 30 s.
     assert!((1..=30).contains(&retry_after), "Retry-After {retry_after}");
+    // Refused from the head alone: a body announced and never sent changes nothing.
+    let mut conn = RawConn::connect(proxy.addr()).await;
+    conn.write(raw_head("/webhooks/github", "Content-Length: 100\r\n\r\n").as_bytes())
+        .await;
+    let answer = conn.read_answer(WITHIN).await;
+    assert_eq!(answer.status, 429, "{}", answer.text());
+    assert!(answer.header("retry-after").is_some());
     assert_eq!(app.requests().len(), 2);
 }
 
@@ -388,4 +395,25 @@ async fn expect_continue_gets_100_only_after_the_header_checks_pass() {
         assert_eq!(answer.status, expected, "{path}: {}", answer.text());
     }
     assert_eq!(app.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_body_that_trickles_in_too_slowly_is_408() {
+    let app = upstream().record().start().await;
+    let route = github_route(
+        "github",
+        "/webhooks/github",
+        "body_read_timeout = \"500ms\"",
+    );
+    let proxy = sidecar().config(config(&app, "", &route)).start().await;
+    let mut conn = RawConn::connect(proxy.addr()).await;
+    // 100 bytes announced, 10 sent, then nothing.
+    let head = raw_head("/webhooks/github", "Content-Length: 100\r\n\r\n0123456789");
+    conn.write(head.as_bytes()).await;
+    let started = std::time::Instant::now();
+    let answer = conn.read_answer(WITHIN).await;
+    assert_eq!(answer.status, 408, "{}", answer.text());
+    assert!(started.elapsed() >= std::time::Duration::from_millis(400));
+    conn.closes_within(WITHIN).await.unwrap();
+    assert!(app.requests().is_empty());
 }

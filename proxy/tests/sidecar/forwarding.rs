@@ -154,3 +154,143 @@ async fn duplicate_is_acknowledged_without_forwarding_but_a_failed_delivery_pass
     assert!(answer.text().contains("duplicate"), "{}", answer.text());
     assert_eq!(app.requests().len(), 3);
 }
+
+#[tokio::test]
+async fn one_connection_carries_several_requests_of_both_forwarding_paths() {
+    let app = upstream().record().start().await;
+    let proxy = sidecar()
+        .config(config(
+            &app,
+            "",
+            &github_route("github", "/webhooks/github", ""),
+        ))
+        .start()
+        .await;
+    let signer = Signer::new("github", SECRET);
+    let mut conn = RawConn::connect(proxy.addr()).await;
+    // Small (pingora replays it), large (the sidecar forwards it), small again.
+    for (n, size) in [100, 200 * 1024, 100, 300 * 1024].into_iter().enumerate() {
+        let body = body_of(size);
+        let id = format!("d-keepalive-{n}");
+        let mut bytes = raw_head(
+            "/webhooks/github",
+            &format!(
+                "{}Content-Length: {size}\r\n\r\n",
+                signer.header_lines(&body, &id)
+            ),
+        )
+        .into_bytes();
+        bytes.extend_from_slice(&body);
+        conn.write(&bytes).await;
+        let answer = conn.read_answer(WITHIN).await;
+        assert_eq!(answer.status, 200, "request {n}: {}", answer.text());
+        assert_eq!(
+            answer.text(),
+            format!("upstream got {size} bytes sha256={}", sha256_hex(&body))
+        );
+    }
+    assert_eq!(app.requests().len(), 4);
+}
+
+#[tokio::test]
+async fn shadow_mode_forwards_a_body_over_the_limit_and_counts_it() {
+    let app = upstream().record().start().await;
+    let route = github_route(
+        "shadowed",
+        "/webhooks/github",
+        "mode = \"shadow\"\nbody_limit = \"1KiB\"",
+    );
+    let proxy = sidecar().config(config(&app, "", &route)).start().await;
+    let signer = Signer::new("github", SECRET);
+    let body = body_of(4096);
+
+    // Over the limit by Content-Length, then by reading a chunked body.
+    let answer = send(signer.post(&proxy.url("/webhooks/github"), &body, "d-cl")).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let mut conn = RawConn::connect(proxy.addr()).await;
+    let mut bytes = raw_head(
+        "/webhooks/github",
+        &format!(
+            "{}Transfer-Encoding: chunked\r\n\r\n",
+            signer.header_lines(&body, "d-chunked")
+        ),
+    )
+    .into_bytes();
+    bytes.extend_from_slice(format!("{:x}\r\n", body.len()).as_bytes());
+    bytes.extend_from_slice(&body);
+    bytes.extend_from_slice(b"\r\n0\r\n\r\n");
+    conn.write(&bytes).await;
+    let answer = conn.read_answer(WITHIN).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+
+    let got = app.requests();
+    assert_eq!(got.len(), 2);
+    for request in &got {
+        assert_eq!(sha256_hex(&request.body), sha256_hex(&body));
+    }
+    let labels = r#"outcome="shadow_rejected",reason="body_too_large",route="shadowed""#;
+    assert_eventually!(
+        sample(&proxy.metrics().await, "hookguard_requests_total", labels) == Some(2.0),
+        "over-limit bodies not counted"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_app_is_502_and_the_delivery_can_be_retried() {
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let app = upstream().record().start().await;
+    let text = config(&app, "", &github_route("github", "/webhooks/github", ""));
+    let down = text.replace(&app.addr().to_string(), &closed.to_string());
+    let mut proxy = sidecar().config(down).start().await;
+    let signer = Signer::new("github", SECRET);
+    let url = proxy.url("/webhooks/github");
+    // A small body (pingora forwards it) and a large one (the sidecar does).
+    let small = body_of(10);
+    let large = body_of(100 * 1024);
+    for (body, id) in [(&small, "d-small"), (&large, "d-large")] {
+        let answer = send(signer.post(&url, body, id)).await;
+        assert_eq!(answer.status, 502, "{id}: {}", answer.text());
+    }
+
+    proxy.rewrite_config(&text);
+    assert_eventually!(
+        send(signer.post(&url, &small, "d-small")).await.status == 200,
+        "the retry never passed"
+    );
+    let answer = send(signer.post(&url, &large, "d-large")).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(app.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn an_app_slower_than_read_timeout_is_504_and_the_delivery_can_be_retried() {
+    let app = upstream()
+        .record()
+        .delay(std::time::Duration::from_millis(1500))
+        .start()
+        .await;
+    let text = config(&app, "", &github_route("github", "/webhooks/github", ""))
+        .replace("read_timeout = \"10s\"", "read_timeout = \"300ms\"");
+    let proxy = sidecar().config(text).start().await;
+    let signer = Signer::new("github", SECRET);
+    let url = proxy.url("/webhooks/github");
+    // A small body (pingora forwards it) and a large one (the sidecar does).
+    let small = body_of(10);
+    let large = body_of(100 * 1024);
+    for (body, id) in [(&small, "d-small"), (&large, "d-large")] {
+        let answer = send(signer.post(&url, body, id)).await;
+        assert_eq!(answer.status, 504, "{id}: {}", answer.text());
+    }
+
+    // The app got them but never answered in time: the provider's retries must reach it.
+    app.set_delay(std::time::Duration::ZERO);
+    for (body, id) in [(&small, "d-small"), (&large, "d-large")] {
+        let answer = send(signer.post(&url, body, id)).await;
+        assert_eq!(answer.status, 200, "{id}: {}", answer.text());
+    }
+    assert_eq!(app.requests().len(), 4);
+}
