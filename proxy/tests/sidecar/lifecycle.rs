@@ -12,13 +12,13 @@ use super::{config, github_route, sample, sidecar, SECRET};
 async fn sigterm_turns_readiness_503_and_lets_the_request_in_flight_finish() {
     let app = upstream()
         .record()
-        .delay(Duration::from_millis(1500))
+        .delay(Duration::from_millis(2000))
         .start()
         .await;
     let mut proxy = sidecar()
         .config(config(
             &app,
-            "shutdown_grace_period = \"2s\"",
+            "shutdown_grace_period = \"3s\"",
             &github_route("github", "/webhooks/github", ""),
         ))
         .start()
@@ -47,17 +47,13 @@ async fn sigterm_turns_readiness_503_and_lets_the_request_in_flight_finish() {
         answer.text()
     );
 
-    // The process ends after the configured grace period, not pingora's 300 s.
+    // The process ends within the configured grace period (3 s) and pingora's 1 s for its
+    // runtimes to stop (plus slack for a busy machine), not after pingora's default 300 s.
     let status = proxy
-        .wait_exit(Duration::from_secs(10))
+        .wait_exit(Duration::from_secs(7).saturating_sub(signalled.elapsed()))
         .await
-        .expect("still running 10 s after SIGTERM");
+        .expect("still running 7 s after SIGTERM");
     assert!(status.success(), "{status}");
-    let took = signalled.elapsed();
-    assert!(
-        took >= Duration::from_secs(2),
-        "exited after {took:?}, before the grace period"
-    );
     let log = proxy.stdout_lines().join("\n");
     assert!(log.contains(r#""delivery_id":"d-slow""#), "{log}");
 }
