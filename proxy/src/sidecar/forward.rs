@@ -105,11 +105,31 @@ pub(super) async fn forward_buffered(
     let mut head = session.req_header().clone();
     prepare_upstream_request(&mut head, session, ctx)?;
     ctx.upstream_started = Some(Instant::now());
-    let (mut upstream, _reused) = sidecar.connector.get_http_session(&peer).await?;
-    upstream.write_request_header(Box::new(head)).await?;
-    upstream.write_request_body(ctx.body.clone(), true).await?;
-    upstream.finish_request_body().await?;
-    upstream.read_response_header().await?;
+    // Failures talking to the app are the app's side (502/504), as on pingora's own path.
+    let (mut upstream, _reused) = sidecar
+        .connector
+        .get_http_session(&peer)
+        .await
+        .map_err(|e| e.into_up())?;
+    // The connector leaves them unset; pingora's own path copies them from the peer too.
+    upstream.set_read_timeout(peer.options.read_timeout);
+    upstream.set_write_timeout(peer.options.write_timeout);
+    upstream
+        .write_request_header(Box::new(head))
+        .await
+        .map_err(|e| e.into_up())?;
+    upstream
+        .write_request_body(ctx.body.clone(), true)
+        .await
+        .map_err(|e| e.into_up())?;
+    upstream
+        .finish_request_body()
+        .await
+        .map_err(|e| e.into_up())?;
+    upstream
+        .read_response_header()
+        .await
+        .map_err(|e| e.into_up())?;
     let response: ResponseHeader = upstream.response_header().cloned().ok_or_else(|| {
         Error::explain(
             ErrorType::InvalidHTTPHeader,
@@ -123,7 +143,11 @@ pub(super) async fn forward_buffered(
     session
         .write_response_header(Box::new(response), false)
         .await?;
-    while let Some(chunk) = upstream.read_response_body().await? {
+    while let Some(chunk) = upstream
+        .read_response_body()
+        .await
+        .map_err(|e| e.into_up())?
+    {
         session.write_response_body(Some(chunk), false).await?;
     }
     session.write_response_body(None, true).await?;

@@ -22,9 +22,9 @@ use hookguard_layers::{Admission, Reason};
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::Full;
 use pingora_core::upstreams::peer::HttpPeer;
-use pingora_error::{Error, ErrorType, Result};
+use pingora_error::{Error, ErrorSource, ErrorType, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
-use pingora_proxy::{ProxyHttp, Session};
+use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 use tower::ServiceExt;
 
 use crate::runtime::{Lookup, Route, Snapshot};
@@ -110,6 +110,10 @@ const BAD_CONTENT_LENGTH: Refusal = Refusal {
     close: true,
 };
 
+/// The most a shadow-mode route buffers (when its own limit is lower): shadow mode forwards
+/// bodies over the route's limit, but a body must fit in memory to be verified and forwarded.
+const SHADOW_BODY_CEILING: usize = 16 * 1024 * 1024;
+
 fn too_large(limit: usize) -> Response<Bytes> {
     hookguard_layers::Rejection::new(
         StatusCode::PAYLOAD_TOO_LARGE,
@@ -185,13 +189,19 @@ impl ProxyHttp for Sidecar {
             .extensions()
             .get::<ClientIp>()
             .map(|ip| ip.0.to_string());
+        // Shadow mode forwards a body over the route's limit (counted as `body_too_large`),
+        // up to a ceiling that keeps the buffer bounded.
+        let read_limit = if route.shadow {
+            route.body_limit.max(SHADOW_BODY_CEILING)
+        } else {
+            route.body_limit
+        };
+        if declared.is_some_and(|n| n > read_limit as u64) {
+            session.set_keepalive(None);
+            return answer(session, ctx, too_large(read_limit)).await;
+        }
         if declared.is_some_and(|n| n > route.body_limit as u64) {
-            let resp = too_large(route.body_limit);
-            if !route.shadow {
-                session.set_keepalive(None);
-                return answer(session, ctx, resp).await;
-            }
-            note_shadow(ctx, &resp);
+            note_shadow(ctx, &too_large(route.body_limit));
         }
 
         // Only now is the client told to send its body.
@@ -202,14 +212,12 @@ impl ProxyHttp for Sidecar {
         // Body: buffered for pingora's retry path, bounded in size and in total time.
         session.enable_retry_buffering();
         let body =
-            match tokio::time::timeout(route.body_timeout, read_body(session, route.body_limit))
-                .await
-            {
+            match tokio::time::timeout(route.body_timeout, read_body(session, read_limit)).await {
                 Err(_) => return refuse(session, ctx, &BODY_TIMEOUT).await,
                 Ok(Err(_)) => return refuse(session, ctx, &BODY_READ_FAILED).await,
                 Ok(Ok(None)) => {
                     session.set_keepalive(None);
-                    return answer(session, ctx, too_large(route.body_limit)).await;
+                    return answer(session, ctx, too_large(read_limit)).await;
                 }
                 Ok(Ok(Some(body))) => body,
             };
@@ -273,6 +281,18 @@ impl ProxyHttp for Sidecar {
         Ok(())
     }
 
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut Ctx) -> FailToProxy {
+        let code = failure_status(e);
+        if code > 0 {
+            // The client may be gone already; `logging` records the original error.
+            let _ = session.respond_error(code).await;
+        }
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
     async fn logging(&self, session: &mut Session, error: Option<&Error>, ctx: &mut Ctx) {
         // A reservation never settled (connect error, timeout): release it so a retry passes.
         settle(ctx, None).await;
@@ -284,6 +304,23 @@ impl ProxyHttp for Sidecar {
             ctx.status = session.response_written().map(|r| r.status.as_u16());
         }
         log::record(session, ctx, error);
+    }
+}
+
+/// The status for a request that failed: pingora's default mapping, except that the app not
+/// answering within `upstream.read_timeout` is 504 Gateway Timeout, as the configuration
+/// documents (pingora answers 502 for every upstream failure).
+fn failure_status(e: &Error) -> u16 {
+    match (e.etype(), e.esource()) {
+        (ErrorType::HTTPStatus(code), _) => *code,
+        (ErrorType::ReadTimedout | ErrorType::WriteTimedout, ErrorSource::Upstream) => 504,
+        (_, ErrorSource::Upstream) => 502,
+        (
+            ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed,
+            ErrorSource::Downstream,
+        ) => 0, // the connection is already dead
+        (_, ErrorSource::Downstream) => 400,
+        (_, ErrorSource::Internal | ErrorSource::Unset) => 500,
     }
 }
 
