@@ -200,7 +200,8 @@ async fn build_route(
             Arc::new(ConfigSource::new(route, persistent.base_dir.clone())?),
         )
         .await
-        .map_err(|e| e.to_string())?;
+        // `build` names the route already.
+        .map_err(|e| format!("secret source {}: {}", e.source_name, e.problem))?;
     let mut verifier = Verifier::new(Arc::clone(&scheme), keys.clone()).tolerance(tolerance);
     if let Some(url) = &route.public_url {
         verifier = verifier.public_url(url.clone());
