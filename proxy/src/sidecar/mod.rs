@@ -446,10 +446,6 @@ async fn answer(session: &mut Session, ctx: &mut Ctx, response: Response<Bytes>)
             .get::<Reason>()
             .map_or("rejected", |r| r.as_str()),
     );
-    if response.status() == StatusCode::OK {
-        // The replay guard acknowledges a duplicate with 200: answered, not forwarded.
-        ctx.reason = Some("duplicate");
-    }
     write_response(session, ctx, response).await
 }
 
