@@ -73,8 +73,8 @@ pub struct StoreError {
 /// Records of deliveries, shared by every replica that guards the same routes.
 ///
 /// Times are Unix seconds from the caller's clock. A record is live while `now < until`;
-/// a backend may also drop records after `until` on its own clock (Redis `EX`, moka's
-/// per-entry expiry) to bound memory.
+/// a backend may also drop records after `until` on its own clock (Redis `EX`), or evict
+/// the oldest records past a capacity (the memory store) to bound memory.
 pub trait ReplayStore: Send + Sync + 'static {
     /// A short name for logs and errors.
     fn name(&self) -> &'static str;
