@@ -412,14 +412,34 @@ fn expects_continue(req: &RequestHeader) -> bool {
 /// Reads the whole body; `None` when it grows past `limit` (the rest is left unread and the
 /// connection is closed after the answer).
 async fn read_body(session: &mut Session, limit: usize) -> Result<Option<Bytes>> {
-    let mut buf = BytesMut::new();
+    // Chunks are kept as they come (no copy); a body in one chunk stays as it is, and one
+    // that fits pingora's retry buffer is taken from there — pingora copied it already.
+    let mut chunks: Vec<Bytes> = Vec::new();
+    let mut total = 0usize;
     while let Some(chunk) = session.read_request_body().await? {
-        if buf.len() + chunk.len() > limit {
+        total += chunk.len();
+        if total > limit {
             return Ok(None);
         }
-        buf.extend_from_slice(&chunk);
+        chunks.push(chunk);
     }
-    Ok(Some(buf.freeze()))
+    Ok(Some(match chunks.len() {
+        0 => Bytes::new(),
+        1 => chunks.pop().unwrap_or_default(),
+        _ => match session
+            .get_retry_buffer()
+            .filter(|b| b.len() == total && !session.retry_buffer_truncated())
+        {
+            Some(buffered) => buffered,
+            None => {
+                let mut body = BytesMut::with_capacity(total);
+                for chunk in &chunks {
+                    body.extend_from_slice(chunk);
+                }
+                body.freeze()
+            }
+        },
+    }))
 }
 
 async fn refuse(session: &mut Session, ctx: &mut Ctx, refusal: &Refusal) -> Result<bool> {
