@@ -8,7 +8,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the build needs: a C toolchain and cmake (pingora's zlib-ng), pkg-config.
 APT_PACKAGES := build-essential cmake pkg-config curl
 
-.PHONY: deps demo test lint bench fuzz-check
+.PHONY: deps demo test lint bench fuzz-check deploy-check
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -35,3 +35,7 @@ bench:
 # The fuzz crate is not a workspace member (it needs libfuzzer); check that it builds.
 fuzz-check:
 	$(CARGO) check --manifest-path fuzz/Cargo.toml --bins
+
+# Offline checks of the deployment files (each script installs what it needs).
+deploy-check:
+	@set -e; for check in deploy/check-*.sh; do echo "== $$check"; bash "$$check"; done
