@@ -228,9 +228,11 @@ fn inject(source: &str, input: &str, args: &InjectArgs) -> Result<String, String
             Some(want) => resolved.into_iter().filter(|&(_, t)| t == want).collect(),
             None if resolved.len() == 1 => resolved,
             None if resolved.is_empty() => Vec::new(),
-            None => return Err(format!(
+            None => {
+                return Err(format!(
                 "{swhere}: several ports; say which one is the webhook port with --app-port PORT"
-            )),
+            ))
+            }
         };
         if chosen.is_empty() {
             return Err(format!(
