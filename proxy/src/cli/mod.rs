@@ -5,6 +5,7 @@
 
 mod check;
 mod echo;
+mod inject;
 mod request;
 mod run;
 mod sign;
@@ -45,6 +46,8 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Print the headers a provider would send for a body, to make valid test requests.
     Sign(sign::SignArgs),
+    /// Add hookguard as a sidecar to a Deployment's YAML (offline); print the result.
+    Inject(inject::InjectArgs),
 }
 
 impl Cli {
@@ -56,6 +59,7 @@ impl Cli {
             Command::Config(command) => check::config(command),
             Command::Verify(args) => verify::run(args),
             Command::Sign(args) => sign::run(args),
+            Command::Inject(args) => inject::run(args),
         };
         match result {
             Ok(code) => ExitCode::from(code),
