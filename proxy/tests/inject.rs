@@ -291,7 +291,8 @@ fn classic_adds_a_regular_container_with_a_prestop_sleep() {
     assert_eq!(str_at(containers, "0.name"), "shop");
     let hg = named(containers, "hookguard");
     assert!(hg.as_mapping_get("restartPolicy").is_none());
-    assert_eq!(str_at(hg, "lifecycle.preStop.exec.command.0"), "sleep");
+    assert_eq!(str_at(hg, "lifecycle.preStop.exec.command.0"), "hookguard");
+    assert_eq!(str_at(hg, "lifecycle.preStop.exec.command.1"), "sleep");
     assert_sidecar(pod, hg);
     // kubectl logs/exec keep going to the app.
     let ann = get(deploy, "spec.template.metadata.annotations");

@@ -498,7 +498,12 @@ fn sidecar(args: &InjectArgs) -> Yaml<'static> {
                     "exec",
                     map(vec![(
                         "command",
-                        Yaml::Sequence(vec![s("sleep"), s(&PRESTOP_SLEEP_SECONDS.to_string())]),
+                        // The image may have no shell or `sleep`: hookguard sleeps itself.
+                        Yaml::Sequence(vec![
+                            s("hookguard"),
+                            s("sleep"),
+                            s(&PRESTOP_SLEEP_SECONDS.to_string()),
+                        ]),
                     )]),
                 )]),
             )]),

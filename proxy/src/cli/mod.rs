@@ -37,6 +37,11 @@ enum Command {
     Run(run::RunArgs),
     /// Validate a configuration file; print a redacted summary or every problem.
     Check(check::CheckArgs),
+    /// Wait SECONDS and exit 0: a preStop hook for images without a shell or `sleep`.
+    Sleep {
+        /// How long to wait.
+        seconds: u64,
+    },
     /// A small app that answers with what it received (the demo's upstream).
     Echo(echo::EchoArgs),
     /// Configuration helpers.
@@ -56,6 +61,10 @@ impl Cli {
             Command::Run(args) => run::run(args),
             Command::Check(args) => check::check(args),
             Command::Echo(args) => echo::run(args),
+            Command::Sleep { seconds } => {
+                std::thread::sleep(std::time::Duration::from_secs(seconds));
+                Ok(0)
+            }
             Command::Config(command) => check::config(command),
             Command::Verify(args) => verify::run(args),
             Command::Sign(args) => sign::run(args),
