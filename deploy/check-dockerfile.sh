@@ -181,7 +181,7 @@ mutant_failed = 0
 
 # The check must refuse each of these broken variants.
 mutants = {
-    "single stage": lambda t: t[t.index("FROM gcr.io"):],
+    "single stage": lambda t: t[t.rindex("\nFROM ") + 1:],
     "root user": lambda t: t.replace("USER 65532:65532", "USER root"),
     "uid 0": lambda t: t.replace("USER 65532:65532", "USER 0"),
     "named user": lambda t: t.replace("USER 65532:65532", "USER nonroot"),
