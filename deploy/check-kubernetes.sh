@@ -44,7 +44,8 @@ if [ -z "$bin" ]; then
   done
 fi
 args=(--rendered "base=$out/base.yaml" --rendered "classic-sidecar=$out/classic-sidecar.yaml"
-      --dockerfile "$root/deploy/docker/Dockerfile" --base-toml "$k8s/base/hookguard.toml")
+      --dockerfile "$root/deploy/docker/Dockerfile" --base-toml "$k8s/base/hookguard.toml"
+      --readme "$root/deploy/README.md" --kubectl "$kubectl")
 if [ -n "$bin" ]; then
   echo "check-kubernetes: hookguard check with $bin"
   args+=(--hookguard "$bin")

@@ -13,6 +13,8 @@ For every rendering (the base and each overlay):
     admin port, the restricted Pod Security settings and resources on every container, a
     grace period longer than preStop + hookguard's drain, scrape annotations, a Service
     and PodMonitor that point at the right ports;
+  * deploy/README.md's patch for an existing Deployment, applied to a sample app, passes
+    the same checks (so the docs cannot drift from a working shape);
   * the hookguard.toml inside the ConfigMap agrees with the pod (ports, secret files) and
     `hookguard check` accepts it with placeholder secret files (when a binary is given).
 Then broken variants of the base (a subPath, no restartPolicy, a writable root fs, ...)
@@ -311,6 +313,69 @@ def hookguard_check(binary, docs, base_toml):
     return problems
 
 
+# The README's "Adding hookguard to your existing Deployment" patch, applied to a sample app.
+SAMPLE_APP = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: shop}
+spec:
+  selector: {matchLabels: {app: shop}}
+  template:
+    metadata: {labels: {app: shop}}
+    spec:
+      containers:
+        - name: shop
+          image: shop:1.2
+          ports: [{name: http, containerPort: 3000}]
+          resources: {requests: {cpu: 100m, memory: 64Mi}, limits: {cpu: "1", memory: 256Mi}}
+          securityContext:
+            runAsNonRoot: true
+            readOnlyRootFilesystem: true
+            allowPrivilegeEscalation: false
+            capabilities: {drop: [ALL]}
+            seccompProfile: {type: RuntimeDefault}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: shop}
+spec:
+  selector: {app: shop}
+  ports: [{name: http, port: 80, targetPort: http}]
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: webhook-secrets}
+stringData: {github: placeholder, stripe: placeholder}
+---
+apiVersion: monitoring.coreos.com/v1
+kind: PodMonitor
+metadata: {name: shop-hookguard}
+spec:
+  selector: {matchLabels: {app: shop}}
+  podMetricsEndpoints: [{port: admin, path: /metrics}]
+"""
+
+
+def render_readme_example(readme, kubectl, base_toml, directory):
+    """Writes the README's patch and kustomization around SAMPLE_APP; renders it."""
+    text = open(readme).read()
+    section = text.split("### Adding hookguard to your existing Deployment", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    if len(blocks) != 2:
+        raise ValueError(f"expected the patch and the kustomization as two yaml blocks, found {len(blocks)}")
+    patch, kustomization = blocks
+    with open(os.path.join(directory, "hookguard-sidecar.yaml"), "w") as f:
+        f.write(patch)
+    with open(os.path.join(directory, "app.yaml"), "w") as f:
+        f.write(SAMPLE_APP)
+    with open(os.path.join(directory, "hookguard.toml"), "w") as f:
+        f.write(open(base_toml).read())
+    with open(os.path.join(directory, "kustomization.yaml"), "w") as f:
+        f.write("resources: [app.yaml]\n" + kustomization)
+    out = subprocess.run([kubectl, "kustomize", directory], capture_output=True, text=True, check=True).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
 # Broken variants of the base: each must be refused.
 def _hg(docs):
     return next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]["initContainers"][0]
@@ -357,6 +422,8 @@ def main():
     ap.add_argument("--hookguard", help="a hookguard binary for `hookguard check`")
     ap.add_argument("--dockerfile")
     ap.add_argument("--base-toml")
+    ap.add_argument("--readme", help="deploy/README.md: its patch example is rendered and checked too")
+    ap.add_argument("--kubectl", default="kubectl")
     opts = ap.parse_args()
     dockerfile_text = open(opts.dockerfile).read() if opts.dockerfile else None
     versions = sorted({MIN_VERSION, kubernetes_validate.latest_version()}, key=lambda v: tuple(map(int, v.split("."))))
@@ -378,6 +445,13 @@ def main():
         name, _, path = item.partition("=")
         with open(path) as f:
             renderings[name] = [d for d in yaml.safe_load_all(f) if d]
+    readme_tmp = None
+    if opts.readme:
+        readme_tmp = tempfile.TemporaryDirectory()
+        try:
+            renderings["README patch example"] = render_readme_example(opts.readme, opts.kubectl, opts.base_toml, readme_tmp.name)
+        except (ValueError, subprocess.CalledProcessError) as e:
+            report("README patch example renders", [str(e) + getattr(e, "stderr", "")])
     for name, docs in renderings.items():
         kinds = sorted(f"{d['kind']}/{d['metadata']['name']}" for d in docs)
         skipped = [k for k in kinds if k.split("/")[0] in SKIPPED_KINDS]
