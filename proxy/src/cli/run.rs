@@ -74,11 +74,10 @@ pub(crate) fn run(args: RunArgs) -> Result<u8, String> {
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
-    let mut proxy = pingora_proxy::http_proxy_service_with_name(
-        &server.configuration,
-        Sidecar::new(Arc::clone(&live)),
-        "hookguard",
-    );
+    let sidecar = Sidecar::new(Arc::clone(&live));
+    let in_flight = Arc::clone(&sidecar.in_flight);
+    let mut proxy =
+        pingora_proxy::http_proxy_service_with_name(&server.configuration, sidecar, "hookguard");
     proxy.add_tcp(&config.listen.to_string());
     server.add_service(proxy);
 
@@ -93,6 +92,7 @@ pub(crate) fn run(args: RunArgs) -> Result<u8, String> {
             );
             if stopping && !drain_health.draining.swap(true, Ordering::AcqRel) {
                 tracing::info!("draining: readiness is now 503");
+                tokio::spawn(exit_when_drained(Arc::clone(&in_flight)));
             }
         }
     });
@@ -101,6 +101,27 @@ pub(crate) fn run(args: RunArgs) -> Result<u8, String> {
     // Keeps the background runtime alive for the life of the process.
     std::mem::forget(background);
     server.run_forever()
+}
+
+/// Pingora waits out the whole grace period even when nothing is in flight; end the
+/// process as soon as no request has been in flight for a quiet second (pingora has stopped
+/// accepting and closes keep-alive connections after their current response). The grace
+/// period still bounds a drain that does not finish.
+async fn exit_when_drained(in_flight: Arc<std::sync::atomic::AtomicUsize>) {
+    const QUIET: std::time::Duration = std::time::Duration::from_secs(1);
+    const TICK: std::time::Duration = std::time::Duration::from_millis(50);
+    let mut quiet_since = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(TICK).await;
+        if in_flight.load(Ordering::Acquire) > 0 {
+            quiet_since = tokio::time::Instant::now();
+        } else if quiet_since.elapsed() >= QUIET {
+            tracing::info!("drained: no request in flight, exiting before the grace period ends");
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+            std::process::exit(0);
+        }
+    }
 }
 
 fn init_tracing() {

@@ -35,6 +35,8 @@ pub(crate) use log::Outcome;
 /// The sidecar: the current configuration snapshot and the probes' state.
 pub(crate) struct Sidecar {
     pub(crate) live: Arc<LiveConfig<Snapshot>>,
+    /// Requests between `new_ctx` and `logging`: the drain ends early when it reaches 0.
+    pub(crate) in_flight: Arc<std::sync::atomic::AtomicUsize>,
     pub(crate) connector: pingora_core::connectors::http::Connector,
 }
 
@@ -42,6 +44,7 @@ impl Sidecar {
     pub(crate) fn new(live: Arc<LiveConfig<Snapshot>>) -> Self {
         Self {
             live,
+            in_flight: Arc::default(),
             connector: pingora_core::connectors::http::Connector::new(None),
         }
     }
@@ -134,6 +137,8 @@ impl ProxyHttp for Sidecar {
     type CTX = Ctx;
 
     fn new_ctx(&self) -> Ctx {
+        self.in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         Ctx {
             started: Instant::now(),
             snapshot: None,
@@ -294,6 +299,8 @@ impl ProxyHttp for Sidecar {
     }
 
     async fn logging(&self, session: &mut Session, error: Option<&Error>, ctx: &mut Ctx) {
+        // Pingora calls `logging` once for every context it created.
+        let _done = InFlightGuard(&self.in_flight);
         // A reservation never settled (connect error, timeout): release it so a retry passes.
         settle(ctx, None).await;
         if error.is_some() && ctx.outcome == Outcome::Forwarded {
@@ -321,6 +328,14 @@ fn failure_status(e: &Error) -> u16 {
         ) => 0, // the connection is already dead
         (_, ErrorSource::Downstream) => 400,
         (_, ErrorSource::Internal | ErrorSource::Unset) => 500,
+    }
+}
+
+struct InFlightGuard<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 

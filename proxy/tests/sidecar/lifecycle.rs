@@ -58,6 +58,30 @@ async fn sigterm_turns_readiness_503_and_lets_the_request_in_flight_finish() {
     assert!(log.contains(r#""delivery_id":"d-slow""#), "{log}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_sidecar_exits_soon_after_sigterm_not_after_the_whole_grace_period() {
+    let app = upstream().record().start().await;
+    let mut proxy = sidecar()
+        .config(config(
+            &app,
+            "shutdown_grace_period = \"30s\"",
+            &github_route("github", "/webhooks/github", ""),
+        ))
+        .start()
+        .await;
+    let answer =
+        send(Signer::new("github", SECRET).post(&proxy.url("/webhooks/github"), b"{}", "d-1"))
+            .await;
+    assert_eq!(answer.status, 200);
+    proxy.sigterm();
+    // One quiet second after the last request, well inside the 30 s grace period.
+    let status = proxy
+        .wait_exit(Duration::from_secs(8))
+        .await
+        .expect("an idle sidecar waited out its grace period");
+    assert!(status.success(), "{status}");
+}
+
 /// Every metric the issue names, and its type.
 const METRICS: [(&str, &str); 7] = [
     ("hookguard_requests_total", "counter"),
