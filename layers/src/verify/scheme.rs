@@ -234,3 +234,32 @@ pub fn match_mac<'k, P: AsRef<[u8]>>(
         })
     }
 }
+
+/// The shape Stripe and Paddle share: a timestamp and a list of hex HMAC-SHA256 signatures
+/// over `{timestamp}{separator}{body}`, the window checked after the MAC (an attacker
+/// learns nothing about the clock). Entries that cannot be a MAC are skipped; none left is
+/// `malformed`. Returns the matched key's index and id, and the timestamp.
+pub fn verify_timestamped_hex_list<'k>(
+    keys: &'k Keyring,
+    ctx: &VerifyContext,
+    timestamp: &str,
+    signatures: &[&str],
+    separator: &[u8],
+    body: &[u8],
+    malformed: impl Fn() -> VerifyError,
+) -> Result<(usize, &'k Arc<str>, i64), VerifyError> {
+    use super::mac::{Encoding, MacAlgorithm};
+    let presented = Encoding::Hex.decode_all(signatures.iter().copied(), 32);
+    if presented.is_empty() {
+        return Err(malformed());
+    }
+    let (index, id) = match_mac(keys, &presented, |key| match key {
+        Key::Mac(k) if k.algorithm() == MacAlgorithm::Sha256 => {
+            Some(k.compute(&[timestamp.as_bytes(), separator, body]))
+        }
+        _ => None,
+    })?;
+    let seconds: i64 = timestamp.parse().map_err(|_| malformed())?;
+    ctx.check_timestamp(seconds)?;
+    Ok((index, id, seconds))
+}

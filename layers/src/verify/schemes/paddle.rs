@@ -10,10 +10,10 @@ use http::HeaderName;
 
 use crate::verify::error::{SecretError, SignError, VerifyError};
 use crate::verify::json::top_level_string;
-use crate::verify::mac::{Encoding, MacAlgorithm};
+use crate::verify::mac::MacAlgorithm;
 use crate::verify::scheme::{
-    match_mac, single_header, Scheme, SignOptions, SignOutput, Verified, VerifyContext,
-    WebhookRequest,
+    single_header, verify_timestamped_hex_list, Scheme, SignOptions, SignOutput, Verified,
+    VerifyContext, WebhookRequest,
 };
 use crate::verify::secret::{secret_error, Key, Keyring};
 
@@ -87,19 +87,15 @@ impl Scheme for Paddle {
             expected: EXPECTED,
         };
         let parsed = parse_header(value).ok_or_else(malformed)?;
-        let presented = Encoding::Hex.decode_all(parsed.h1.iter().copied(), 32);
-        if presented.is_empty() {
-            return Err(malformed());
-        }
-        let (secret_index, secret_id) = match_mac(keys, &presented, |key| match key {
-            Key::Mac(k) if k.algorithm() == MacAlgorithm::Sha256 => {
-                Some(k.compute(&[parsed.timestamp.as_bytes(), b":", request.body]))
-            }
-            _ => None,
-        })?;
-        let timestamp: i64 = parsed.timestamp.parse().map_err(|_| malformed())?;
-        // The window is checked after the MAC: an attacker learns nothing about the clock.
-        ctx.check_timestamp(timestamp)?;
+        let (secret_index, secret_id, timestamp) = verify_timestamped_hex_list(
+            keys,
+            ctx,
+            parsed.timestamp,
+            &parsed.h1,
+            b":",
+            request.body,
+            malformed,
+        )?;
         Ok(Verified {
             scheme: "paddle",
             secret_index,
