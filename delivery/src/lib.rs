@@ -1,0 +1,60 @@
+//! hookguard's durable delivery engine: messages wait in a [`QueueStore`] until a worker
+//! delivers them, with retries on a schedule, a circuit breaker per destination, optional
+//! per-key ordering, and a dead-letter queue for what cannot be delivered.
+//!
+//! One engine serves both directions: inbound queue mode (provider → hookguard → store →
+//! the app) and outbound (the app → hookguard → store → subscribed endpoints). It knows
+//! nothing of pingora or of the config file.
+//!
+//! ```
+//! use hookguard_delivery::{
+//!     Bounds, Direction, Metadata, MemoryQueueStore, NewMessage, QueueStore, Request, Sealer,
+//!     Timestamp,
+//! };
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let store = MemoryQueueStore::new();
+//! let sealer = Sealer::plain();
+//! let request = Request {
+//!     method: "POST".into(),
+//!     target: "/hooks/github".into(),
+//!     headers: vec![("content-type".into(), "application/json".into())],
+//!     body: "{}".into(),
+//! };
+//! let id = store
+//!     .enqueue(
+//!         NewMessage {
+//!             destination: "github".into(),
+//!             direction: Direction::Inbound,
+//!             ordering_key: None,
+//!             payload: sealer.seal(&request),
+//!             meta: Metadata { received_at: Timestamp::now(), ..Metadata::default() },
+//!         },
+//!         Bounds::UNBOUNDED,
+//!     )
+//!     .await
+//!     .unwrap();
+//! let claimed = store
+//!     .claim("github", Timestamp::now(), 10, std::time::Duration::from_secs(30))
+//!     .await
+//!     .unwrap();
+//! assert_eq!(claimed[0].id, id);
+//! assert_eq!(sealer.open(&claimed[0].payload).unwrap(), request);
+//! # });
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs, unreachable_pub)]
+
+pub mod message;
+pub mod request;
+pub mod seal;
+pub mod store;
+
+pub use message::{
+    Attempt, AttemptOutcome, DeadCode, DeadReason, Direction, ErrorKind, Message, MessageId,
+    Metadata, NewMessage, Settlement, State, Timestamp,
+};
+pub use request::Request;
+pub use seal::{OpenError, Sealer};
+pub use store::{
+    Bounds, DestinationStats, Durability, ListQuery, MemoryQueueStore, QueueStore, StoreError,
+};
