@@ -10,10 +10,15 @@ use serde::{Deserialize, Serialize};
 use crate::path::SourceMap;
 use crate::units::{ByteSize, HumanDuration, Tolerance};
 
+mod delivery;
 mod ip;
 mod route;
 mod secret;
 
+pub use delivery::{
+    default_retry_schedule, Admin, BreakerSettings, DeliveryMode, DurabilityName, OrderingKey,
+    QueueSettings, RouteQueue,
+};
 pub use ip::{
     parse_network, ForwardedHeaderName, IpRules, Provider, ProviderRanges, RangeFormatName,
 };
@@ -50,6 +55,12 @@ pub struct Config {
     /// The webhook routes. A request whose path matches none is answered 404.
     #[serde(default)]
     pub routes: Vec<Route>,
+    /// The durable queue behind routes with `delivery = "queue"`.
+    #[serde(default)]
+    pub queue: QueueSettings,
+    /// The admin API's credentials.
+    #[serde(default)]
+    pub admin: Admin,
     /// Where each value was in the file it was loaded from.
     #[serde(skip)]
     #[schemars(skip)]

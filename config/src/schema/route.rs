@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ip::IpRules;
 use super::secret::SecretSpec;
+use super::delivery::{DeliveryMode, RouteQueue};
 use super::{Defaults, Mode};
 use crate::units::{ByteSize, HumanDuration, Tolerance};
 
@@ -69,6 +70,13 @@ pub struct Route {
     /// replaces the prefix. The query string is kept.
     #[serde(default)]
     pub rewrite: Option<String>,
+    /// `forward` (default): proxy to the app and relay its answer. `queue`: store the
+    /// request durably, answer `202` at once, deliver to the app with retries.
+    #[serde(default)]
+    pub delivery: DeliveryMode,
+    /// Delivery settings of a queued route. Unset: the defaults.
+    #[serde(default)]
+    pub queue: Option<RouteQueue>,
 }
 
 impl Route {

@@ -12,6 +12,7 @@ use crate::path::FieldPath;
 use crate::schema::{Config, Defaults, Rate, Route};
 use crate::units::{HumanDuration, Tolerance};
 
+mod delivery;
 mod matches;
 mod secrets;
 
@@ -109,6 +110,7 @@ impl<'a> Validator<'a> {
         if let Some(rate) = &config.global_rate_limit {
             check_rate(&mut self.issues, root.key("global_rate_limit"), rate);
         }
+        self.queue_settings(config);
     }
 
     pub(crate) fn route(&mut self, index: usize, route: &Route, defaults: &Defaults) {
@@ -148,6 +150,7 @@ impl<'a> Validator<'a> {
         if let Some(rewrite) = &route.rewrite {
             matches::check_path(&mut self.issues, p.key("rewrite"), rewrite);
         }
+        self.route_queue(&p, route);
     }
 
     pub(crate) fn across(&mut self, routes: &[(usize, &Route)], total: usize) {

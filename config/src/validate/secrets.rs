@@ -43,7 +43,7 @@ impl Validator<'_> {
         }
     }
 
-    fn secret(
+    pub(super) fn secret(
         &mut self,
         sp: &FieldPath,
         scheme_name: &str,
