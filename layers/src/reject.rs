@@ -53,6 +53,10 @@ pub enum Reason {
     NotVerified,
     /// The replay store could not be reached.
     ReplayStoreUnavailable,
+    /// The route's delivery queue is at its bound; the provider should retry later.
+    QueueFull,
+    /// The delivery queue could not store the request; the provider should retry later.
+    QueueUnavailable,
 }
 
 impl Reason {
@@ -77,6 +81,8 @@ impl Reason {
         Reason::MissingDeliveryId,
         Reason::NotVerified,
         Reason::ReplayStoreUnavailable,
+        Reason::QueueFull,
+        Reason::QueueUnavailable,
     ];
 
     /// The stable snake_case code used in responses, logs and metric labels.
@@ -101,6 +107,8 @@ impl Reason {
             Reason::MissingDeliveryId => "missing_delivery_id",
             Reason::NotVerified => "not_verified",
             Reason::ReplayStoreUnavailable => "replay_store_unavailable",
+            Reason::QueueFull => "queue_full",
+            Reason::QueueUnavailable => "queue_unavailable",
         }
     }
 }

@@ -4,8 +4,9 @@
 use std::sync::LazyLock;
 
 use prometheus::{
-    register_gauge, register_gauge_vec, register_histogram_vec, register_int_counter_vec, Encoder,
-    Gauge, GaugeVec, HistogramVec, IntCounterVec, TextEncoder,
+    register_gauge, register_gauge_vec, register_histogram, register_histogram_vec,
+    register_int_counter_vec, register_int_gauge_vec, Encoder, Gauge, GaugeVec, Histogram,
+    HistogramVec, IntCounterVec, IntGaugeVec, TextEncoder,
 };
 
 /// Latency buckets (seconds): from 100 µs to 30 s.
@@ -27,6 +28,96 @@ pub(crate) struct Metrics {
     pub(crate) secret_matches: IntCounterVec,
     pub(crate) reload_successful: Gauge,
     pub(crate) build_info: GaugeVec,
+    pub(crate) delivery: DeliveryMetrics,
+}
+
+/// The delivery engine's metrics (queue mode, and outbound later: `direction` label).
+pub(crate) struct DeliveryMetrics {
+    pub(crate) queue_depth: IntGaugeVec,
+    pub(crate) oldest_pending: GaugeVec,
+    pub(crate) attempts: IntCounterVec,
+    pub(crate) attempt_duration: HistogramVec,
+    pub(crate) lag: HistogramVec,
+    pub(crate) retries: IntCounterVec,
+    pub(crate) dead: IntCounterVec,
+    pub(crate) breaker: IntGaugeVec,
+    pub(crate) commit_duration: Histogram,
+    pub(crate) commit_batch: Histogram,
+}
+
+/// End-to-end lag buckets (seconds): 1 ms to 1 day (retries wait hours).
+const LAG_BUCKETS: &[f64] = &[
+    0.001, 0.005, 0.025, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0, 600.0, 1800.0, 3600.0, 14400.0, 86400.0,
+];
+
+/// Records per group commit.
+const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
+
+fn delivery_metrics() -> DeliveryMetrics {
+    DeliveryMetrics {
+        queue_depth: register_int_gauge_vec!(
+            "hookguard_queue_messages",
+            "Messages in the delivery queue by route and state (ready, scheduled, in_flight, delivered, dead)",
+            &["route", "state"]
+        )
+        .expect("metric registers once"),
+        oldest_pending: register_gauge_vec!(
+            "hookguard_queue_oldest_pending_age_seconds",
+            "Age of the oldest message still to deliver, by route (0 when none)",
+            &["route"]
+        )
+        .expect("metric registers once"),
+        attempts: register_int_counter_vec!(
+            "hookguard_delivery_attempts_total",
+            "Delivery attempts by route, direction, outcome (success, failure) and status class (2xx..5xx, or the error kind)",
+            &["route", "direction", "outcome", "status_class"]
+        )
+        .expect("metric registers once"),
+        attempt_duration: register_histogram_vec!(
+            "hookguard_delivery_attempt_duration_seconds",
+            "Time one delivery attempt took, by route and direction",
+            &["route", "direction"],
+            LATENCY_BUCKETS.to_vec()
+        )
+        .expect("metric registers once"),
+        lag: register_histogram_vec!(
+            "hookguard_delivery_lag_seconds",
+            "Time from accepting a message to its delivery, by route and direction",
+            &["route", "direction"],
+            LAG_BUCKETS.to_vec()
+        )
+        .expect("metric registers once"),
+        retries: register_int_counter_vec!(
+            "hookguard_delivery_retries_scheduled_total",
+            "Retries scheduled, by route and direction",
+            &["route", "direction"]
+        )
+        .expect("metric registers once"),
+        dead: register_int_counter_vec!(
+            "hookguard_delivery_dead_lettered_total",
+            "Messages moved to the dead-letter queue, by route, direction and reason",
+            &["route", "direction", "reason"]
+        )
+        .expect("metric registers once"),
+        breaker: register_int_gauge_vec!(
+            "hookguard_delivery_breaker_state",
+            "Circuit breaker per route: 0 closed, 1 half-open, 2 open",
+            &["route"]
+        )
+        .expect("metric registers once"),
+        commit_duration: register_histogram!(
+            "hookguard_queue_commit_seconds",
+            "Time one group commit of the queue store took (write + flush)",
+            LATENCY_BUCKETS.to_vec()
+        )
+        .expect("metric registers once"),
+        commit_batch: register_histogram!(
+            "hookguard_queue_commit_batch_size",
+            "Records written by one group commit of the queue store",
+            BATCH_BUCKETS.to_vec()
+        )
+        .expect("metric registers once"),
+    }
 }
 
 pub(crate) static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -71,6 +162,7 @@ pub(crate) static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         .expect("metric registers once"),
         build_info: register_gauge_vec!("hookguard_build_info", "Build information", &["version"])
             .expect("metric registers once"),
+        delivery: delivery_metrics(),
     };
     m.build_info
         .with_label_values(&[env!("CARGO_PKG_VERSION")])
@@ -170,4 +262,106 @@ pub(crate) fn render_credentials(stats: &hookguard_layers::credentials::Credenti
         }
     }
     out
+}
+
+/// The engine's events as metrics. Labels: route ids, directions and fixed enums only.
+pub(crate) struct DeliveryObserver;
+
+impl hookguard_delivery::Observer for DeliveryObserver {
+    fn attempt(
+        &self,
+        destination: &str,
+        direction: hookguard_delivery::Direction,
+        outcome: &hookguard_delivery::AttemptOutcome,
+        duration: std::time::Duration,
+    ) {
+        let m = &METRICS.delivery;
+        let class = match outcome {
+            hookguard_delivery::AttemptOutcome::Status { code, .. } => match code / 100 {
+                1 => "1xx",
+                2 => "2xx",
+                3 => "3xx",
+                4 => "4xx",
+                _ => "5xx",
+            },
+            hookguard_delivery::AttemptOutcome::Error { kind, .. } => kind.as_str(),
+        };
+        let result = if outcome.is_success() { "success" } else { "failure" };
+        m.attempts
+            .with_label_values(&[destination, direction.as_str(), result, class])
+            .inc();
+        m.attempt_duration
+            .with_label_values(&[destination, direction.as_str()])
+            .observe(duration.as_secs_f64());
+    }
+
+    fn delivered(
+        &self,
+        destination: &str,
+        direction: hookguard_delivery::Direction,
+        lag: std::time::Duration,
+    ) {
+        METRICS
+            .delivery
+            .lag
+            .with_label_values(&[destination, direction.as_str()])
+            .observe(lag.as_secs_f64());
+    }
+
+    fn retry_scheduled(
+        &self,
+        destination: &str,
+        direction: hookguard_delivery::Direction,
+        _delay: std::time::Duration,
+    ) {
+        METRICS
+            .delivery
+            .retries
+            .with_label_values(&[destination, direction.as_str()])
+            .inc();
+    }
+
+    fn dead_lettered(
+        &self,
+        destination: &str,
+        direction: hookguard_delivery::Direction,
+        code: hookguard_delivery::DeadCode,
+    ) {
+        METRICS
+            .delivery
+            .dead
+            .with_label_values(&[destination, direction.as_str(), code.as_str()])
+            .inc();
+    }
+
+    fn breaker(&self, destination: &str, state: hookguard_delivery::BreakerState) {
+        METRICS
+            .delivery
+            .breaker
+            .with_label_values(&[destination])
+            .set(state.as_gauge());
+    }
+}
+
+/// Refreshes the queue gauges from the store (at scrape time).
+pub(crate) async fn update_queue(queue: &crate::queue::Queue) {
+    let m = &METRICS.delivery;
+    if let Ok(stats) = queue.store.stats().await {
+        let now = hookguard_delivery::Timestamp::now();
+        for s in &stats {
+            for state in hookguard_delivery::State::ALL {
+                m.queue_depth
+                    .with_label_values(&[s.destination.as_str(), state.as_str()])
+                    .set(s.count(state) as i64);
+            }
+            m.oldest_pending
+                .with_label_values(&[s.destination.as_str()])
+                .set(s.oldest_pending.map_or(0.0, |t| now.since(t).as_secs_f64()));
+        }
+    }
+    for (destination, state) in queue.engine.breaker_states() {
+        m.breaker
+            .with_label_values(&[destination.as_str()])
+            .set(state.as_gauge());
+    }
 }

@@ -25,8 +25,10 @@ pub(crate) struct Route {
     pub(crate) body_limit: usize,
     /// Bound on reading the whole body.
     pub(crate) body_timeout: Duration,
-    /// Path sent upstream instead of the request's (query kept).
-    pub(crate) rewrite: Option<String>,
+    /// The route as configured (the path rewrite lives there: `upstream_path`).
+    pub(crate) config: hookguard_config::Route,
+    /// Queue mode: where admitted requests go instead of the app.
+    pub(crate) queue: Option<crate::queue::QueuedRoute>,
     /// Checks that need no body: IP filter, rate limit.
     pub(crate) header_stage: Stage,
     /// Checks on the body: signature, replay guard.
@@ -58,6 +60,8 @@ pub(crate) struct Snapshot {
     pub(crate) credentials: (CachedCredentials, RefresherHandle),
     /// The configuration it was built from.
     pub(crate) config: Arc<hookguard_config::Config>,
+    /// The durable queue, once a configuration had a queued route (process-wide).
+    pub(crate) queue: Option<Arc<crate::queue::Queue>>,
 }
 
 /// How a request path resolved.

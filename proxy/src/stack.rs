@@ -45,6 +45,10 @@ pub(crate) struct Persistent {
     /// Provider ranges by source: one refresh task each.
     providers: Mutex<HashMap<String, ProviderRanges>>,
     base_dir: std::path::PathBuf,
+    /// The durable queue, opened by the first configuration with a queued route.
+    queue: tokio::sync::OnceCell<Arc<crate::queue::Queue>>,
+    /// The admin API's tokens, resolved from their sources at each (re)load.
+    pub(crate) admin_tokens: Arc<arc_swap::ArcSwap<crate::admin::Tokens>>,
 }
 
 impl Persistent {
@@ -54,7 +58,14 @@ impl Persistent {
             limiters: Mutex::default(),
             providers: Mutex::default(),
             base_dir,
+            queue: tokio::sync::OnceCell::new(),
+            admin_tokens: Arc::default(),
         }
+    }
+
+    /// The durable queue, if a configuration has opened it.
+    pub(crate) fn queue(&self) -> Option<&Arc<crate::queue::Queue>> {
+        self.queue.get()
     }
 
     fn limiter(
@@ -116,6 +127,28 @@ pub(crate) async fn build(config: &Config, persistent: &Persistent) -> Result<Sn
             .map_err(|e| format!("route {}: {e}", route.id))?;
         routes.push(Arc::new(built));
     }
+    let queue = if config
+        .routes
+        .iter()
+        .any(|r| r.delivery == hookguard_config::DeliveryMode::Queue)
+    {
+        let queue = persistent
+            .queue
+            .get_or_try_init(|| crate::queue::Queue::open(config, &persistent.base_dir))
+            .await?;
+        queue.apply(config)?;
+        Some(Arc::clone(queue))
+    } else {
+        // Routes that are no longer queued keep their messages; none are delivered
+        // until a configuration queues them again.
+        if let Some(queue) = persistent.queue.get() {
+            queue.apply(config)?;
+        }
+        persistent.queue.get().cloned()
+    };
+    persistent.admin_tokens.store(Arc::new(
+        crate::admin::Tokens::resolve(&config.admin.tokens, &persistent.base_dir).await?,
+    ));
     Ok(Snapshot {
         router: hookguard_config::Router::new(config),
         routes,
@@ -130,6 +163,7 @@ pub(crate) async fn build(config: &Config, persistent: &Persistent) -> Result<Sn
             (credentials, refresher)
         },
         config: Arc::new(config.clone()),
+        queue,
     })
 }
 
@@ -197,7 +231,7 @@ async fn build_route(
         .load(
             &route.id,
             Arc::clone(&scheme),
-            Arc::new(ConfigSource::new(route, persistent.base_dir.clone())?),
+            Arc::new(ConfigSource::new(&route.secrets, persistent.base_dir.clone())?),
         )
         .await
         // `build` names the route already.
@@ -217,7 +251,8 @@ async fn build_route(
         shadow: route.mode(defaults) == Mode::Shadow,
         body_limit,
         body_timeout: route.body_read_timeout(defaults),
-        rewrite: route.rewrite.clone(),
+        config: route.clone(),
+        queue: crate::queue::QueuedRoute::new(config, route)?,
         header_stage,
         body_stage,
         scheme: scheme.name(),
@@ -280,17 +315,18 @@ fn ip_policy(route: &RouteConfig, persistent: &Persistent) -> Result<IpPolicy, S
 /// The one route name each remote source below is registered under.
 const REMOTE_ROUTE: &str = "secret";
 
-/// A route's secrets as one credential source, in the config's order: local ones (inline,
-/// env, file) are read on every fetch, so a rotated file or variable is picked up at the
-/// next refresh; Vault and Infisical ones through the layers' clients.
-struct ConfigSource {
+/// A list of configured secrets (a route's, the queue's encryption keys, the admin tokens)
+/// as one credential source, in the config's order: local ones (inline, env, file) are read
+/// on every fetch, so a rotated file or variable is picked up at the next refresh; Vault and
+/// Infisical ones through the layers' clients.
+pub(crate) struct ConfigSource {
     name: String,
     secrets: Vec<(SecretSpec, Option<Box<dyn CredentialSource>>)>,
     base_dir: std::path::PathBuf,
 }
 
 impl ConfigSource {
-    fn new(route: &RouteConfig, base_dir: std::path::PathBuf) -> Result<Self, String> {
+    pub(crate) fn new(specs: &[SecretSpec], base_dir: std::path::PathBuf) -> Result<Self, String> {
         let env = hookguard_config::SystemEnv;
         let var = |name: &str| {
             env.var(name)
@@ -298,7 +334,7 @@ impl ConfigSource {
         };
         let mut kinds: Vec<&str> = Vec::new();
         let mut secrets = Vec::new();
-        for spec in &route.secrets {
+        for spec in specs {
             let source = spec
                 .source()
                 .ok_or_else(|| format!("secret {}: expected exactly one source", spec.id))?;

@@ -38,11 +38,12 @@ pub(crate) fn run(args: RunArgs) -> Result<u8, String> {
 
     let base_dir = args.config.parent().map(PathBuf::from).unwrap_or_default();
     let persistent = Arc::new(Persistent::new(base_dir));
+    let build_persistent = Arc::clone(&persistent);
     let build_handle = handle.clone();
     let live: Arc<LiveConfig<Snapshot>> = Arc::new(
         LiveConfig::load_with(Loader::new(&args.config), move |config| {
             build_handle
-                .block_on(stack::build(&config, &persistent))
+                .block_on(stack::build(&config, &build_persistent))
                 .map(|snapshot| snapshot.with_config(config))
         })
         .map_err(|e| e.to_string())?,
@@ -60,7 +61,11 @@ pub(crate) fn run(args: RunArgs) -> Result<u8, String> {
     health.set_extra_metrics(move || {
         crate::metrics::render_credentials(&metrics_live.current().credentials.0.stats())
     });
-    let admin_addr = admin::start(config.admin_listen, Arc::clone(&health))
+    let admin_state = admin::AdminState {
+        health: Arc::clone(&health),
+        persistent: Arc::clone(&persistent),
+    };
+    let admin_addr = admin::start(config.admin_listen, admin_state)
         .map_err(|e| format!("admin listener on {}: {e}", config.admin_listen))?;
 
     let conf = ServerConf {

@@ -17,7 +17,7 @@ use crate::runtime::Upstream;
 pub(crate) const RETRY_BUFFER_LIMIT: usize = 64 * 1024;
 
 /// Prefix of the headers hookguard adds; incoming ones are stripped so callers cannot forge them.
-const PREFIX: &str = "x-hookguard-";
+pub(super) const PREFIX: &str = "x-hookguard-";
 
 pub(super) fn peer(upstream: &Upstream) -> HttpPeer {
     let mut peer = HttpPeer::new(upstream.address.as_str(), false, String::new());
@@ -28,7 +28,8 @@ pub(super) fn peer(upstream: &Upstream) -> HttpPeer {
 }
 
 /// The head the app receives: Content-Length framing for the exact bytes read, no
-/// `Expect`, every incoming `x-hookguard-*` header replaced by hookguard's own.
+/// `Expect`, every incoming `x-hookguard-*` header replaced by hookguard's own, the path
+/// rewritten as the route says.
 pub(super) fn prepare_upstream_request(
     req: &mut RequestHeader,
     session: &Session,
@@ -46,43 +47,70 @@ pub(super) fn prepare_upstream_request(
     for name in forged {
         req.remove_header(&name);
     }
-    if let Some(route) = &ctx.route {
-        req.insert_header("x-hookguard-route", route.id.as_ref())?;
-        let scheme = ctx.verified.as_ref().map_or(route.scheme, |v| v.scheme);
-        req.insert_header("x-hookguard-scheme", scheme)?;
-        if let Some(rewrite) = &route.rewrite {
-            let uri = match req.uri.query() {
-                Some(q) => format!("{rewrite}?{q}"),
-                None => rewrite.clone(),
-            };
-            req.set_uri(uri.parse().or_err(
-                ErrorType::InternalError,
-                "rewritten path is not a valid URI",
-            )?);
+    for (name, value) in hookguard_headers(session, ctx) {
+        req.insert_header(name, value)?;
+    }
+    if let Some(target) = upstream_target(&req.uri, ctx) {
+        req.set_uri(target.parse().or_err(
+            ErrorType::InternalError,
+            "rewritten path is not a valid URI",
+        )?);
+    }
+    Ok(())
+}
+
+/// The path and query the app receives when the route rewrites paths (`None`: as sent).
+/// The rewrite itself is the config's `Route::upstream_path`, the one tested place.
+pub(super) fn upstream_target(uri: &http::Uri, ctx: &Ctx) -> Option<String> {
+    let route = ctx.route.as_ref()?;
+    route.config.rewrite.as_ref()?;
+    let path = route.config.upstream_path(uri.path());
+    Some(match uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.into_owned(),
+    })
+}
+
+/// The `x-hookguard-*` headers that tell the app what hookguard decided.
+pub(super) fn hookguard_headers(session: &Session, ctx: &Ctx) -> Vec<(&'static str, HeaderValue)> {
+    let mut out = Vec::with_capacity(6);
+    let mut add = |name: &'static str, value: &str| {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            out.push((name, value));
         }
+    };
+    if let Some(route) = &ctx.route {
+        add("x-hookguard-route", &route.id);
+        add(
+            "x-hookguard-scheme",
+            ctx.verified.as_ref().map_or(route.scheme, |v| v.scheme),
+        );
     }
     if let Some(v) = &ctx.verified {
-        req.insert_header("x-hookguard-secret-id", v.secret_id.as_ref())?;
+        add("x-hookguard-secret-id", &v.secret_id);
         if let Some(id) = &v.delivery_id {
-            if let Ok(value) = HeaderValue::from_str(id) {
-                req.insert_header("x-hookguard-delivery-id", value)?;
-            }
+            add("x-hookguard-delivery-id", id);
         }
     }
-    let client_ip = ctx.client_ip.clone().or_else(|| {
+    if let Some(ip) = client_ip(session, ctx) {
+        add("x-hookguard-client-ip", &ip);
+    }
+    add("x-hookguard-received-at", &received_at(ctx));
+    out
+}
+
+/// The verified client address, else the connection's peer.
+pub(super) fn client_ip(session: &Session, ctx: &Ctx) -> Option<String> {
+    ctx.client_ip.clone().or_else(|| {
         session
             .client_addr()
             .and_then(|a| a.as_inet())
             .map(|a| a.ip().to_string())
-    });
-    if let Some(ip) = client_ip {
-        req.insert_header("x-hookguard-client-ip", ip)?;
-    }
-    req.insert_header("x-hookguard-received-at", httpdate(ctx))?;
-    Ok(())
+    })
 }
 
-fn httpdate(ctx: &Ctx) -> String {
+/// When the request arrived, RFC 3339.
+pub(super) fn received_at(ctx: &Ctx) -> String {
     let received = std::time::SystemTime::now() - ctx.started.elapsed();
     time::OffsetDateTime::from(received)
         .format(&time::format_description::well_known::Rfc3339)

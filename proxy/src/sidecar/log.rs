@@ -18,6 +18,8 @@ use crate::metrics::METRICS;
 pub(crate) enum Outcome {
     /// Passed every check and was sent to the app.
     Forwarded,
+    /// Passed every check and was stored for delivery (queue mode), answered 202.
+    Queued,
     /// Refused by a check (or answered as a duplicate).
     Rejected,
     /// A check refused it but the route is in shadow mode: forwarded anyway.
@@ -30,6 +32,7 @@ impl Outcome {
     pub(crate) const fn as_str(self) -> &'static str {
         match self {
             Outcome::Forwarded => "forwarded",
+            Outcome::Queued => "queued",
             Outcome::Rejected => "rejected",
             Outcome::ShadowRejected => "shadow_rejected",
             Outcome::Error => "error",

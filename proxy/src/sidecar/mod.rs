@@ -8,6 +8,7 @@
 
 mod forward;
 mod log;
+mod queue;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -232,17 +233,23 @@ impl ProxyHttp for Sidecar {
         let (parts, _) = request.into_parts();
         let request = Request::from_parts(parts, Full::new(body.clone()));
         let keys = route.keys.clone();
-        match admit(&route.body_stage, request, ctx).await {
+        let admitted = match admit(&route.body_stage, request, ctx).await {
             Admitted::Forward(req) | Admitted::ShadowRefused(req) => {
                 ctx.verified = req.extensions().get::<Verified>().cloned();
                 ctx.pending = req.extensions().get::<PendingDelivery>().cloned();
                 if let (Some(keys), Some(v)) = (&keys, &ctx.verified) {
                     keys.record_match(&v.secret_id);
                 }
+                req
             }
             Admitted::Respond(resp) => return answer(session, ctx, resp).await,
-        }
+        };
         ctx.body = body;
+
+        // Queue mode: stored durably and answered 202, delivered to the app by the engine.
+        if let (Some(queued), Some(queue)) = (&route.queue, &snapshot.queue) {
+            return queue::enqueue(session, ctx, queue, queued, admitted.headers()).await;
+        }
         if ctx.outcome != Outcome::ShadowRejected {
             ctx.outcome = Outcome::Forwarded;
         }

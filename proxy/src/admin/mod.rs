@@ -13,10 +13,15 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{header, Request, Response, StatusCode};
 use http_body_util::Full;
-use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 
 use crate::metrics;
+use crate::stack::Persistent;
+
+mod api;
+mod auth;
+
+pub(crate) use auth::Tokens;
 
 /// What the probes report.
 #[derive(Default)]
@@ -85,13 +90,66 @@ pub(crate) fn respond(health: &Health, path: &str) -> Response<Full<Bytes>> {
         _ => text(
             StatusCode::NOT_FOUND,
             "text/plain",
-            "not found: try /livez, /readyz, /metrics\n",
+            "not found: try /livez, /readyz, /metrics, /api/v1/\n",
         ),
     }
 }
 
+/// What the admin listener's handlers share.
+#[derive(Clone)]
+pub(crate) struct AdminState {
+    pub(crate) health: Arc<Health>,
+    pub(crate) persistent: Arc<Persistent>,
+}
+
+/// The admin listener's routes: the probes and metrics (open), the API (bearer token).
+pub(crate) fn router(state: AdminState) -> axum::Router {
+    use axum::routing::get;
+    axum::Router::new()
+        .route("/livez", get(probe))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_page))
+        .nest("/api/v1", api::router(state.clone()))
+        .fallback(probe)
+        .with_state(state)
+}
+
+async fn probe(
+    axum::extract::State(state): axum::extract::State<AdminState>,
+    uri: http::Uri,
+) -> Response<Full<Bytes>> {
+    respond(&state.health, uri.path())
+}
+
+/// `/readyz`: also 503 when the queue's store cannot take writes.
+async fn readyz(
+    axum::extract::State(state): axum::extract::State<AdminState>,
+) -> Response<Full<Bytes>> {
+    if state.health.ready() {
+        if let Some(queue) = state.persistent.queue() {
+            if let Err(e) = queue.store.healthy().await {
+                return text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain",
+                    format!("queue store unavailable: {e}\n"),
+                );
+            }
+        }
+    }
+    respond(&state.health, "/readyz")
+}
+
+async fn metrics_page(
+    axum::extract::State(state): axum::extract::State<AdminState>,
+) -> Response<Full<Bytes>> {
+    if let Some(queue) = state.persistent.queue() {
+        metrics::update_queue(queue).await;
+    }
+    respond(&state.health, "/metrics")
+}
+
 /// Binds `addr` (so errors surface at start-up) and serves on a new thread.
-pub(crate) fn start(addr: SocketAddr, health: Arc<Health>) -> std::io::Result<SocketAddr> {
+pub(crate) fn start(addr: SocketAddr, state: AdminState) -> std::io::Result<SocketAddr> {
     let std_listener = std::net::TcpListener::bind(addr)?;
     std_listener.set_nonblocking(true)?;
     let bound = std_listener.local_addr()?;
@@ -108,12 +166,12 @@ pub(crate) fn start(addr: SocketAddr, health: Arc<Health>) -> std::io::Result<So
                     return;
                 }
             };
-            runtime.block_on(serve(std_listener, health));
+            runtime.block_on(serve(std_listener, state));
         })?;
     Ok(bound)
 }
 
-async fn serve(std_listener: std::net::TcpListener, health: Arc<Health>) {
+async fn serve(std_listener: std::net::TcpListener, state: AdminState) {
     let listener = match tokio::net::TcpListener::from_std(std_listener) {
         Ok(l) => l,
         Err(e) => {
@@ -121,19 +179,22 @@ async fn serve(std_listener: std::net::TcpListener, health: Arc<Health>) {
             return;
         }
     };
+    let app = router(state);
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(conn) => conn,
             Err(e) => {
                 tracing::warn!(error = %e, "admin listener: accept failed");
+                // Out of file descriptors and the like: do not spin.
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 continue;
             }
         };
-        let health = Arc::clone(&health);
+        let app = app.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |req: Request<hyper::body::Incoming>| {
-                let response = respond(&health, req.uri().path());
-                async move { Ok::<_, Infallible>(response) }
+            let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                let app = app.clone();
+                async move { Ok::<_, Infallible>(tower::ServiceExt::oneshot(app, req).await.unwrap_or_else(|e| match e {})) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
