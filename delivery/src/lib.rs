@@ -54,7 +54,8 @@ pub use message::{
     Metadata, NewMessage, Settlement, State, Timestamp,
 };
 pub use request::Request;
-pub use seal::{OpenError, Sealer};
+pub use seal::{EncryptionKey, KeyError, OpenError, Sealer};
 pub use store::{
-    Bounds, DestinationStats, Durability, ListQuery, MemoryQueueStore, QueueStore, StoreError,
+    Bounds, CommitObserver, CommitStats, DestinationStats, Durability, EmbeddedOptions,
+    EmbeddedQueueStore, ListQuery, MemoryQueueStore, QueueStore, StoreError,
 };

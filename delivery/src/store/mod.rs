@@ -26,8 +26,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::message::{DeadCode, Message, MessageId, NewMessage, Settlement, State, Timestamp};
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
+mod embedded;
 mod memory;
 
+pub use embedded::{CommitObserver, CommitStats, EmbeddedOptions, EmbeddedQueueStore};
 pub use memory::MemoryQueueStore;
 
 /// When an acknowledged enqueue is safe.
