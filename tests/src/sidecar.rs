@@ -84,6 +84,8 @@ impl SidecarBuilder {
                 stderr: Arc::default(),
                 readers: Vec::new(),
                 secrets: self.secrets.clone(),
+                bin: self.bin.clone(),
+                env: self.env.clone(),
                 _dir: None,
             };
             sidecar.write_config(&self.config);
@@ -122,6 +124,8 @@ pub struct Sidecar {
     /// Every secret the process was given: inline values and keys of every config text
     /// written, and the secret env vars and files.
     secrets: Vec<String>,
+    bin: PathBuf,
+    env: Vec<(String, String)>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -212,6 +216,31 @@ impl Sidecar {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
+    }
+
+    /// Kills the process with SIGKILL (no chance to flush or clean up), as a crash or an
+    /// OOM kill would; its files stay for [`Sidecar::restart`].
+    pub fn kill9(&mut self) {
+        self.stop();
+    }
+
+    /// Starts the process again on the same configuration file, ports and directory (a
+    /// restart after [`Sidecar::kill9`]), and waits until it is ready.
+    pub async fn restart(&mut self) {
+        self.stop();
+        let (bin, env) = (self.bin.clone(), self.env.clone());
+        self.spawn(&bin, &env);
+        if let Err(why) = self.wait_ready().await {
+            panic!(
+                "the sidecar did not restart: {why}\nstderr:\n{}",
+                self.stderr_lines().join("\n")
+            );
+        }
+    }
+
+    /// The directory holding the configuration (and, by default, the queue).
+    pub fn dir(&self) -> &Path {
+        self.config_path.parent().unwrap_or(Path::new("."))
     }
 
     /// Sends SIGTERM (graceful shutdown).

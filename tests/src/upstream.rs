@@ -25,12 +25,19 @@ pub struct Recorded {
     pub headers: HeaderMap,
     /// The body bytes, exactly as received.
     pub body: Bytes,
+    /// The status the upstream answered with (set when the request was recorded).
+    pub status: u16,
 }
 
 impl Recorded {
     /// The single value of header `name` as text; `None` when absent.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Whether the upstream accepted it (answered 2xx).
+    pub fn status_ok(&self) -> bool {
+        (200..300).contains(&self.status)
     }
 }
 
@@ -72,6 +79,7 @@ impl UpstreamBuilder {
             .expect("bind the upstream on 127.0.0.1:0");
         let addr = listener.local_addr().expect("upstream address");
         let state = Arc::new(State {
+            refusing: std::sync::atomic::AtomicBool::new(false),
             requests: Mutex::default(),
             status: AtomicU16::new(self.status.unwrap_or(200)),
             delay_ms: AtomicU64::new(self.delay.as_millis() as u64),
@@ -82,6 +90,8 @@ impl UpstreamBuilder {
 }
 
 struct State {
+    /// While set, connections are closed without an answer (the app is down).
+    refusing: std::sync::atomic::AtomicBool,
     requests: Mutex<Vec<Recorded>>,
     status: AtomicU16,
     delay_ms: AtomicU64,
@@ -127,6 +137,12 @@ impl Upstream {
         self.state.status.store(status, Ordering::SeqCst);
     }
 
+    /// While `down`, every connection is closed at once without an answer (not recorded):
+    /// the app is down, as a crashed or restarting app looks to a client.
+    pub fn set_down(&self, down: bool) {
+        self.state.refusing.store(down, Ordering::SeqCst);
+    }
+
     /// Changes the delay of later answers.
     pub fn set_delay(&self, delay: Duration) {
         self.state
@@ -146,9 +162,24 @@ async fn serve(listener: TcpListener, state: Arc<State>) {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
+        if state.refusing.load(Ordering::SeqCst) {
+            drop(stream);
+            continue;
+        }
         let state = Arc::clone(&state);
         tokio::spawn(async move {
-            let service = service_fn(move |req| answer(Arc::clone(&state), req));
+            let service = service_fn(move |req| {
+                let state = Arc::clone(&state);
+                async move {
+                    // A kept-alive connection of an app that went down: no answer at all.
+                    if state.refusing.load(Ordering::SeqCst) {
+                        return Err(std::io::Error::other("the app is down"));
+                    }
+                    answer(state, req)
+                        .await
+                        .map_err(|never: Infallible| match never {})
+                }
+            });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
@@ -166,6 +197,7 @@ async fn answer(
         // A body cut short is not a request the app received.
         Err(_) => return Ok(Response::new(Full::new(Bytes::new()))),
     };
+    let status = state.status.load(Ordering::SeqCst);
     let recorded = Recorded {
         method: parts.method,
         path: parts
@@ -174,6 +206,7 @@ async fn answer(
             .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned()),
         headers: parts.headers,
         body,
+        status,
     };
     let answer_body = format!(
         "upstream got {} bytes sha256={}",
@@ -190,7 +223,6 @@ async fn answer(
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
     let mut response = Response::new(Full::new(Bytes::from(answer_body)));
-    *response.status_mut() =
-        http::StatusCode::from_u16(state.status.load(Ordering::SeqCst)).unwrap_or_default();
+    *response.status_mut() = http::StatusCode::from_u16(status).unwrap_or_default();
     Ok(response)
 }

@@ -1,9 +1,11 @@
-//! The command line: `hookguard run`, `check`, `config schema`, `verify`, `sign`.
+//! The command line: `hookguard run`, `check`, `config schema`, `verify`, `sign`, `dlq`,
+//! `queue`.
 //!
 //! Exit codes are part of the interface (other tools call these commands): 0 success,
 //! 1 the request is invalid, 2 a usage error or an unusable secret.
 
 mod check;
+mod dlq;
 mod echo;
 mod inject;
 mod request;
@@ -53,6 +55,12 @@ enum Command {
     Sign(sign::SignArgs),
     /// Add hookguard as a sidecar to a Deployment's YAML (offline); print the result.
     Inject(inject::InjectArgs),
+    /// The dead-letter queue of a running sidecar (through its admin API).
+    #[command(subcommand)]
+    Dlq(dlq::DlqCommand),
+    /// The delivery queue of a running sidecar (through its admin API).
+    #[command(subcommand)]
+    Queue(dlq::QueueCommand),
 }
 
 impl Cli {
@@ -69,6 +77,8 @@ impl Cli {
             Command::Verify(args) => verify::run(args),
             Command::Sign(args) => sign::run(args),
             Command::Inject(args) => inject::run(args),
+            Command::Dlq(command) => dlq::dlq(command),
+            Command::Queue(command) => dlq::queue(command),
         };
         match result {
             Ok(code) => ExitCode::from(code),

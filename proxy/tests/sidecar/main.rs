@@ -4,6 +4,7 @@
 mod admission;
 mod forwarding;
 mod lifecycle;
+mod queue;
 mod reload;
 mod secrets;
 
