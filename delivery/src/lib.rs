@@ -44,16 +44,22 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs, unreachable_pub)]
 
+pub mod breaker;
+pub mod clock;
 pub mod message;
 pub mod request;
+pub mod schedule;
 pub mod seal;
 pub mod store;
 
+pub use breaker::{Breaker, BreakerConfig, BreakerState, Permit};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use message::{
     Attempt, AttemptOutcome, DeadCode, DeadReason, Direction, ErrorKind, Message, MessageId,
     Metadata, NewMessage, Settlement, State, Timestamp,
 };
 pub use request::Request;
+pub use schedule::{Decision, EmptySchedule, FullJitter, Jitter, Schedule, Verdict};
 pub use seal::{OpenError, Sealer};
 pub use store::{
     Bounds, DestinationStats, Durability, ListQuery, MemoryQueueStore, QueueStore, StoreError,
