@@ -44,18 +44,32 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs, unreachable_pub)]
 
+pub mod breaker;
+pub mod clock;
 pub mod message;
+pub mod observer;
+pub mod policy;
 pub mod request;
+pub mod schedule;
 pub mod seal;
 pub mod store;
+pub mod transport;
+pub mod worker;
 
+pub use breaker::{Breaker, BreakerConfig, BreakerState, Permit};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use message::{
     Attempt, AttemptOutcome, DeadCode, DeadReason, Direction, ErrorKind, Message, MessageId,
     Metadata, NewMessage, Settlement, State, Timestamp,
 };
+pub use observer::{NoopObserver, Observer};
+pub use policy::{DestinationPolicy, PolicyError};
 pub use request::Request;
+pub use schedule::{Decision, EmptySchedule, FullJitter, Jitter, Schedule, Verdict};
 pub use seal::{EncryptionKey, KeyError, OpenError, Sealer};
 pub use store::{
     Bounds, CommitObserver, CommitStats, DestinationStats, Durability, EmbeddedOptions,
     EmbeddedQueueStore, ListQuery, MemoryQueueStore, QueueStore, StoreError,
 };
+pub use transport::{HttpTransport, Transport, TransportError};
+pub use worker::Engine;

@@ -30,6 +30,7 @@ impl Timestamp {
     }
 
     /// `self + d`, saturating.
+    #[allow(clippy::should_implement_trait)] // saturating, unlike what `+` promises
     pub fn add(self, d: Duration) -> Self {
         Self(self.0.saturating_add(d.as_millis() as u64))
     }
