@@ -35,7 +35,11 @@ impl std::fmt::Debug for Request {
             .field("target", &self.target)
             .field(
                 "headers",
-                &self.headers.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+                &self
+                    .headers
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>(),
             )
             .field("body_len", &self.body.len())
             .finish()

@@ -286,7 +286,11 @@ impl hookguard_delivery::Observer for DeliveryObserver {
             },
             hookguard_delivery::AttemptOutcome::Error { kind, .. } => kind.as_str(),
         };
-        let result = if outcome.is_success() { "success" } else { "failure" };
+        let result = if outcome.is_success() {
+            "success"
+        } else {
+            "failure"
+        };
         m.attempts
             .with_label_values(&[destination, direction.as_str(), result, class])
             .inc();
@@ -340,6 +344,19 @@ impl hookguard_delivery::Observer for DeliveryObserver {
             .breaker
             .with_label_values(&[destination])
             .set(state.as_gauge());
+    }
+}
+
+/// The embedded store's group commits as metrics.
+pub(crate) struct CommitMetrics;
+
+impl hookguard_delivery::CommitObserver for CommitMetrics {
+    fn on_commit(&self, records: usize, latency: std::time::Duration) {
+        METRICS.delivery.commit_batch.observe(records as f64);
+        METRICS
+            .delivery
+            .commit_duration
+            .observe(latency.as_secs_f64());
     }
 }
 

@@ -15,7 +15,7 @@ use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use hookguard_config::{Config, DeliveryMode, DurabilityName, OrderingKey, RouteQueue};
 use hookguard_delivery::{
-    AttemptOutcome, BreakerConfig, Bounds, DestinationPolicy, Durability, EmbeddedOptions,
+    AttemptOutcome, Bounds, BreakerConfig, DestinationPolicy, Durability, EmbeddedOptions,
     EmbeddedQueueStore, Engine, HttpTransport, Message, MessageId, QueueStore, Request, Schedule,
     Sealer, StoreError, Transport,
 };
@@ -39,18 +39,26 @@ pub(crate) enum Ordering {
 }
 
 impl QueuedRoute {
-    pub(crate) fn new(config: &Config, route: &hookguard_config::Route) -> Result<Option<Self>, String> {
+    pub(crate) fn new(
+        config: &Config,
+        route: &hookguard_config::Route,
+    ) -> Result<Option<Self>, String> {
         if route.delivery != DeliveryMode::Queue {
             return Ok(None);
         }
         let settings = route.queue.clone().unwrap_or_default();
         let ordering = match &settings.ordering_key {
             None => None,
-            Some(OrderingKey { header: Some(h), .. }) => Some(Ordering::Header(
-                http::HeaderName::try_from(h.as_str())
-                    .map_err(|_| format!("queue.ordering_key.header: {h:?} is not a header name"))?,
+            Some(OrderingKey {
+                header: Some(h), ..
+            }) => Some(Ordering::Header(
+                http::HeaderName::try_from(h.as_str()).map_err(|_| {
+                    format!("queue.ordering_key.header: {h:?} is not a header name")
+                })?,
             )),
-            Some(OrderingKey { json_path: Some(p), .. }) => Some(Ordering::JsonPath(
+            Some(OrderingKey {
+                json_path: Some(p), ..
+            }) => Some(Ordering::JsonPath(
                 serde_json_path::JsonPath::parse(p)
                     .map_err(|e| format!("queue.ordering_key.json_path: {e}"))?,
             )),
@@ -91,7 +99,6 @@ impl QueuedRoute {
 /// The durable queue and its engine.
 pub(crate) struct Queue {
     pub(crate) store: Arc<dyn QueueStore>,
-    pub(crate) embedded: Arc<EmbeddedQueueStore>,
     pub(crate) sealer: Sealer,
     pub(crate) engine: Engine,
     app: Arc<AppTransport>,
@@ -109,19 +116,18 @@ impl Queue {
                 DurabilityName::Os => Durability::Os,
             },
             ..EmbeddedOptions::default()
-        };
-        let embedded = Arc::new(
+        }
+        .observer(crate::metrics::CommitMetrics);
+        let store: Arc<dyn QueueStore> = Arc::new(
             EmbeddedQueueStore::open(&path, options)
                 .map_err(|e| format!("queue at {}: {e}", path.display()))?,
         );
-        let store: Arc<dyn QueueStore> = embedded.clone();
         let sealer = sealer(config, base_dir).await?;
         let app = Arc::new(AppTransport::new(&config.upstream.address)?);
         let engine = Engine::new(Arc::clone(&store), sealer.clone(), app.clone())
             .observer(Arc::new(crate::metrics::DeliveryObserver));
         let queue = Arc::new(Self {
             store,
-            embedded,
             sealer,
             engine,
             app,
@@ -176,7 +182,12 @@ fn retention(config: &Config) -> (Duration, Duration) {
 }
 
 fn policy(config: &Config, route: &RouteQueue) -> Result<DestinationPolicy, String> {
-    let delays: Vec<Duration> = config.queue.retry_schedule.iter().map(|d| d.get()).collect();
+    let delays: Vec<Duration> = config
+        .queue
+        .retry_schedule
+        .iter()
+        .map(|d| d.get())
+        .collect();
     let breaker = &config.queue.breaker;
     let timeout = route.timeout.get();
     Ok(DestinationPolicy {

@@ -231,7 +231,10 @@ async fn build_route(
         .load(
             &route.id,
             Arc::clone(&scheme),
-            Arc::new(ConfigSource::new(&route.secrets, persistent.base_dir.clone())?),
+            Arc::new(ConfigSource::new(
+                &route.secrets,
+                persistent.base_dir.clone(),
+            )?),
         )
         .await
         // `build` names the route already.

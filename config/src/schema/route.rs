@@ -12,9 +12,9 @@ use hookguard_layers::verify::{schemes, Scheme};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::delivery::{DeliveryMode, RouteQueue};
 use super::ip::IpRules;
 use super::secret::SecretSpec;
-use super::delivery::{DeliveryMode, RouteQueue};
 use super::{Defaults, Mode};
 use crate::units::{ByteSize, HumanDuration, Tolerance};
 

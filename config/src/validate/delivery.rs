@@ -43,7 +43,10 @@ impl Validator<'_> {
         if !(settings.breaker.failure_rate > 0.0 && settings.breaker.failure_rate <= 1.0) {
             self.issues.add(
                 breaker.key("failure_rate"),
-                format!("{} is not a share of attempts", settings.breaker.failure_rate),
+                format!(
+                    "{} is not a share of attempts",
+                    settings.breaker.failure_rate
+                ),
                 "a number above 0 and at most 1, e.g. 0.5",
             );
         }
@@ -56,7 +59,11 @@ impl Validator<'_> {
         }
         self.positive(breaker.key("window"), settings.breaker.window);
         self.positive(breaker.key("cooldown"), settings.breaker.cooldown);
-        self.named_secrets(&q.key("encryption_keys"), &settings.encryption_keys, "key id");
+        self.named_secrets(
+            &q.key("encryption_keys"),
+            &settings.encryption_keys,
+            "key id",
+        );
         for (i, key) in settings.encryption_keys.iter().enumerate() {
             let Ok(Some(value)) = key.resolve_local(self.env, &self.base_dir) else {
                 continue; // remote, or already reported

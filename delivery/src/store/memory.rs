@@ -43,7 +43,11 @@ impl Inner {
             destination: destination.to_owned(),
             ..DestinationStats::default()
         };
-        for m in self.messages.values().filter(|m| m.destination == destination) {
+        for m in self
+            .messages
+            .values()
+            .filter(|m| m.destination == destination)
+        {
             add(&mut stats, m);
         }
         stats

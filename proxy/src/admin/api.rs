@@ -10,7 +10,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use hookguard_delivery::{DeadCode, ListQuery, Message, MessageId, State as MessageState, Timestamp};
+use hookguard_delivery::{
+    DeadCode, ListQuery, Message, MessageId, State as MessageState, Timestamp,
+};
 use http::{header, StatusCode};
 use serde_json::{json, Value};
 
@@ -34,7 +36,11 @@ pub(super) fn router(state: AdminState) -> Router<AdminState> {
 }
 
 fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    (status, Json(json!({ "error": code, "message": message.into() }))).into_response()
+    (
+        status,
+        Json(json!({ "error": code, "message": message.into() })),
+    )
+        .into_response()
 }
 
 async fn authorize(State(state): State<AdminState>, mut req: Request, next: Next) -> Response {
@@ -48,7 +54,10 @@ async fn authorize(State(state): State<AdminState>, mut req: Request, next: Next
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        });
     match presented.and_then(|t| tokens.check(t.trim())) {
         Some(id) => {
             req.extensions_mut().insert(TokenId(Arc::from(id)));
@@ -82,7 +91,11 @@ fn queue(state: &AdminState) -> Result<&Arc<Queue>, Response> {
 }
 
 fn store_error(e: impl std::fmt::Display) -> Response {
-    error(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string())
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "store_unavailable",
+        e.to_string(),
+    )
 }
 
 async fn queue_stats(State(state): State<AdminState>) -> Response {
@@ -142,13 +155,19 @@ fn dead_query(params: &HashMap<String, String>) -> Result<ListQuery, Response> {
                         .into_iter()
                         .find(|c| c.as_str() == value)
                         .ok_or_else(|| {
-                            bad("reason", "rejected, retries_exhausted, undecodable or no_destination")
+                            bad(
+                                "reason",
+                                "rejected, retries_exhausted, undecodable or no_destination",
+                            )
                         })?,
                 )
             }
             "since" | "until" => {
                 let at = parse_time(value).ok_or_else(|| {
-                    bad(name, "a time as RFC 3339 (2026-11-30T12:00:00Z) or Unix seconds")
+                    bad(
+                        name,
+                        "a time as RFC 3339 (2026-11-30T12:00:00Z) or Unix seconds",
+                    )
                 })?;
                 if name == "since" {
                     query.since = Some(at);
@@ -156,9 +175,7 @@ fn dead_query(params: &HashMap<String, String>) -> Result<ListQuery, Response> {
                     query.until = Some(at);
                 }
             }
-            "after" => {
-                query.after = Some(value.parse().map_err(|_| bad("after", "a message id"))?)
-            }
+            "after" => query.after = Some(value.parse().map_err(|_| bad("after", "a message id"))?),
             "limit" => {
                 query.limit = value
                     .parse()
@@ -181,15 +198,20 @@ fn parse_time(value: &str) -> Option<Timestamp> {
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Timestamp(secs.saturating_mul(1000)));
     }
-    let t = time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
-        .ok()?;
-    u64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok().map(Timestamp)
+    let t =
+        time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339).ok()?;
+    u64::try_from(t.unix_timestamp_nanos() / 1_000_000)
+        .ok()
+        .map(Timestamp)
 }
 
 fn rfc3339(t: Timestamp) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.0) * 1_000_000)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }
 
@@ -214,9 +236,18 @@ fn summary(m: &Message) -> Value {
 /// Header names whose values are credentials or signatures: shown masked.
 fn is_sensitive(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    ["authorization", "cookie", "signature", "token", "secret", "hmac", "api-key", "apikey"]
-        .iter()
-        .any(|s| name.contains(s))
+    [
+        "authorization",
+        "cookie",
+        "signature",
+        "token",
+        "secret",
+        "hmac",
+        "api-key",
+        "apikey",
+    ]
+    .iter()
+    .any(|s| name.contains(s))
 }
 
 async fn dlq_list(
@@ -258,7 +289,13 @@ async fn dlq_show(State(state): State<AdminState>, Path(id): Path<String>) -> Re
     };
     let message = match queue.store.get(&id).await {
         Ok(Some(m)) => m,
-        Ok(None) => return error(StatusCode::NOT_FOUND, "not_found", format!("no message {id}")),
+        Ok(None) => {
+            return error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no message {id}"),
+            )
+        }
         Err(e) => return store_error(e),
     };
     let mut detail = summary(&message);
@@ -320,7 +357,11 @@ async fn dlq_retry_one(
             queue.engine.notify(&destination);
             Json(json!({ "retried": 1 })).into_response()
         }
-        Ok(false) => error(StatusCode::NOT_FOUND, "not_found", format!("no dead letter {id}")),
+        Ok(false) => error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no dead letter {id}"),
+        ),
         Err(e) => store_error(e),
     }
 }
@@ -336,7 +377,13 @@ async fn dlq_delete(
     };
     match queue.store.get(&id).await {
         Ok(Some(m)) if m.state == MessageState::Dead => {}
-        Ok(_) => return error(StatusCode::NOT_FOUND, "not_found", format!("no dead letter {id}")),
+        Ok(_) => {
+            return error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no dead letter {id}"),
+            )
+        }
         Err(e) => return store_error(e),
     }
     match queue.store.delete(&id).await {
@@ -344,7 +391,11 @@ async fn dlq_delete(
             audit(&token, "dlq.delete", &json!({ "id": id.to_string() }));
             Json(json!({ "deleted": 1 })).into_response()
         }
-        Ok(false) => error(StatusCode::NOT_FOUND, "not_found", format!("no dead letter {id}")),
+        Ok(false) => error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no dead letter {id}"),
+        ),
         Err(e) => store_error(e),
     }
 }
@@ -398,7 +449,11 @@ async fn dlq_retry_matching(
     .await;
     match result {
         Ok(n) => {
-            audit(&token, "dlq.retry_matching", &json!({ "filter": params, "retried": n }));
+            audit(
+                &token,
+                "dlq.retry_matching",
+                &json!({ "filter": params, "retried": n }),
+            );
             for d in &destinations {
                 queue.engine.notify(d);
             }
@@ -424,7 +479,11 @@ async fn dlq_purge(
     .await;
     match result {
         Ok(n) => {
-            audit(&token, "dlq.purge", &json!({ "filter": params, "deleted": n }));
+            audit(
+                &token,
+                "dlq.purge",
+                &json!({ "filter": params, "deleted": n }),
+            );
             Json(json!({ "deleted": n })).into_response()
         }
         Err(r) => r,

@@ -17,7 +17,9 @@ pub(crate) struct Tokens(Vec<(String, SecretString)>);
 
 impl std::fmt::Debug for Tokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.0.iter().map(|(id, _)| id)).finish()
+        f.debug_list()
+            .entries(self.0.iter().map(|(id, _)| id))
+            .finish()
     }
 }
 

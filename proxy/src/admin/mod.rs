@@ -194,7 +194,13 @@ async fn serve(std_listener: std::net::TcpListener, state: AdminState) {
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
                 let app = app.clone();
-                async move { Ok::<_, Infallible>(tower::ServiceExt::oneshot(app, req).await.unwrap_or_else(|e| match e {})) }
+                async move {
+                    Ok::<_, Infallible>(
+                        tower::ServiceExt::oneshot(app, req)
+                            .await
+                            .unwrap_or_else(|e| match e {}),
+                    )
+                }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)

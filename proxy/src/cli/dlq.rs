@@ -14,7 +14,11 @@ use super::{EXIT_INVALID, EXIT_USAGE};
 #[derive(Debug, Args)]
 pub(crate) struct AdminArgs {
     /// The sidecar's admin listener.
-    #[arg(long = "admin", env = "HOOKGUARD_ADMIN_URL", default_value = "http://127.0.0.1:9090")]
+    #[arg(
+        long = "admin",
+        env = "HOOKGUARD_ADMIN_URL",
+        default_value = "http://127.0.0.1:9090"
+    )]
     admin: String,
     /// The admin token's environment variable (the token itself never goes on the command line).
     #[arg(long = "token-env", default_value = "HOOKGUARD_ADMIN_TOKEN")]
@@ -134,7 +138,11 @@ impl Call<'_> {
                 self.admin.token_env
             )
         })?;
-        let url = format!("{}/api/v1{}", self.admin.admin.trim_end_matches('/'), self.path);
+        let url = format!(
+            "{}/api/v1{}",
+            self.admin.admin.trim_end_matches('/'),
+            self.path
+        );
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -163,10 +171,22 @@ impl Call<'_> {
     }
 }
 
-fn call(admin: &AdminArgs, method: reqwest::Method, path: String, query: Vec<(&'static str, String)>) -> Result<u8, String> {
+fn call(
+    admin: &AdminArgs,
+    method: reqwest::Method,
+    path: String,
+    query: Vec<(&'static str, String)>,
+) -> Result<u8, String> {
     let json = admin.json;
     let shown_path = path.clone();
-    match (Call { admin, method, path, query }).send()? {
+    match (Call {
+        admin,
+        method,
+        path,
+        query,
+    })
+    .send()?
+    {
         Ok(body) => {
             if json {
                 println!("{body:#}");
@@ -197,9 +217,11 @@ pub(crate) fn dlq(command: DlqCommand) -> Result<u8, String> {
             call(&admin, Method::GET, "/dlq".into(), query)
         }
         DlqCommand::Show { admin, id } => call(&admin, Method::GET, format!("/dlq/{id}"), vec![]),
-        DlqCommand::Retry { admin, id: Some(id), .. } => {
-            call(&admin, Method::POST, format!("/dlq/{id}/retry"), vec![])
-        }
+        DlqCommand::Retry {
+            admin,
+            id: Some(id),
+            ..
+        } => call(&admin, Method::POST, format!("/dlq/{id}/retry"), vec![]),
         DlqCommand::Retry { admin, filter, .. } => {
             call(&admin, Method::POST, "/dlq/retry".into(), filter.query())
         }
@@ -208,7 +230,9 @@ pub(crate) fn dlq(command: DlqCommand) -> Result<u8, String> {
         }
         DlqCommand::Purge { admin, filter, yes } => {
             if !yes {
-                eprintln!("hookguard: purge deletes every matching dead letter for good; add --yes");
+                eprintln!(
+                    "hookguard: purge deletes every matching dead letter for good; add --yes"
+                );
                 return Ok(EXIT_USAGE);
             }
             call(&admin, Method::POST, "/dlq/purge".into(), filter.query())
@@ -234,7 +258,9 @@ fn cell(v: &Value) -> String {
 
 fn table(rows: &[Value], columns: &[&str]) -> Table {
     let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED).set_header(columns.to_vec());
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_header(columns.to_vec());
     for row in rows {
         table.add_row(columns.iter().map(|c| cell(&row[*c])).collect::<Vec<_>>());
     }
@@ -244,18 +270,45 @@ fn table(rows: &[Value], columns: &[&str]) -> Table {
 fn print_table(path: &str, body: &Value) {
     if let Some(routes) = body["routes"].as_array() {
         let columns = [
-            "route", "ready", "scheduled", "in_flight", "delivered", "dead", "pending_bytes",
-            "oldest_pending_age_seconds", "breaker",
+            "route",
+            "ready",
+            "scheduled",
+            "in_flight",
+            "delivered",
+            "dead",
+            "pending_bytes",
+            "oldest_pending_age_seconds",
+            "breaker",
         ];
         println!("{}", table(routes, &columns));
     } else if let Some(items) = body["items"].as_array() {
-        let columns = ["id", "route", "reason", "attempts", "last_status", "updated_at", "detail"];
+        let columns = [
+            "id",
+            "route",
+            "reason",
+            "attempts",
+            "last_status",
+            "updated_at",
+            "detail",
+        ];
         println!("{}", table(items, &columns));
         if let Some(next) = body["next"].as_str() {
             println!("more: --after {next}");
         }
     } else if body.get("attempt_history").is_some() {
-        for key in ["id", "route", "state", "reason", "detail", "method", "target", "body_bytes", "received_at", "updated_at", "delivery_id"] {
+        for key in [
+            "id",
+            "route",
+            "state",
+            "reason",
+            "detail",
+            "method",
+            "target",
+            "body_bytes",
+            "received_at",
+            "updated_at",
+            "delivery_id",
+        ] {
             println!("{key:>12}: {}", cell(&body[key]));
         }
         if let Some(headers) = body["headers"].as_array() {

@@ -43,7 +43,11 @@ pub(super) async fn enqueue(
     };
     let request = stored_request(session, ctx, headers);
     let meta = Metadata {
-        received_at: Timestamp(Timestamp::now().0.saturating_sub(ctx.started.elapsed().as_millis() as u64)),
+        received_at: Timestamp(
+            Timestamp::now()
+                .0
+                .saturating_sub(ctx.started.elapsed().as_millis() as u64),
+        ),
         client_ip: client_ip(session, ctx),
         delivery_id: ctx.verified.as_ref().and_then(|v| v.delivery_id.clone()),
         secret_id: ctx.verified.as_ref().map(|v| v.secret_id.to_string()),
@@ -82,8 +86,7 @@ pub(super) async fn enqueue(
                     )
                 }
             };
-            let mut rejection =
-                Rejection::new(StatusCode::SERVICE_UNAVAILABLE, reason, message);
+            let mut rejection = Rejection::new(StatusCode::SERVICE_UNAVAILABLE, reason, message);
             rejection
                 .headers
                 .insert(header::RETRY_AFTER, HeaderValue::from_static(retry_after));

@@ -109,7 +109,11 @@ async fn nothing_is_lost_while_the_app_is_down_and_the_breaker_opens_then_closes
         assert_eq!(answer.status, 202, "{}", answer.text());
         accepted.insert(id);
         if i % 20 == 0 {
-            saw_open |= sample(&proxy.metrics().await, "hookguard_delivery_breaker_state", r#"route="github""#) == Some(2.0);
+            saw_open |= sample(
+                &proxy.metrics().await,
+                "hookguard_delivery_breaker_state",
+                r#"route="github""#,
+            ) == Some(2.0);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -123,7 +127,11 @@ async fn nothing_is_lost_while_the_app_is_down_and_the_breaker_opens_then_closes
         accepted.len()
     );
     assert_eventually!(
-        sample(&proxy.metrics().await, "hookguard_delivery_breaker_state", r#"route="github""#) == Some(0.0),
+        sample(
+            &proxy.metrics().await,
+            "hookguard_delivery_breaker_state",
+            r#"route="github""#
+        ) == Some(0.0),
         "the breaker did not close"
     );
 }
@@ -137,7 +145,9 @@ async fn a_4xx_is_dead_lettered_at_once_and_a_5xx_after_max_retries() {
         .await;
     assert_eq!(post(&proxy, b"{}", "gone-1").await.status, 202);
     assert_eventually!(
-        api(&proxy, "GET", "/dlq", Some(TOKEN)).await.1["items"].as_array().is_some_and(|i| i.len() == 1),
+        api(&proxy, "GET", "/dlq", Some(TOKEN)).await.1["items"]
+            .as_array()
+            .is_some_and(|i| i.len() == 1),
         "the 404 was not dead-lettered"
     );
     let (_, list) = api(&proxy, "GET", "/dlq", Some(TOKEN)).await;
@@ -149,7 +159,9 @@ async fn a_4xx_is_dead_lettered_at_once_and_a_5xx_after_max_retries() {
     app.set_status(503);
     assert_eq!(post(&proxy, b"{}", "fail-1").await.status, 202);
     assert_eventually!(
-        api(&proxy, "GET", "/dlq?reason=retries_exhausted", Some(TOKEN)).await.1["items"]
+        api(&proxy, "GET", "/dlq?reason=retries_exhausted", Some(TOKEN))
+            .await
+            .1["items"]
             .as_array()
             .is_some_and(|i| i.len() == 1),
         "the 503s were not dead-lettered after the retries"
@@ -158,12 +170,22 @@ async fn a_4xx_is_dead_lettered_at_once_and_a_5xx_after_max_retries() {
     let id = list["items"][0]["id"].as_str().unwrap().to_owned();
     let (status, shown) = api(&proxy, "GET", &format!("/dlq/{id}"), Some(TOKEN)).await;
     assert_eq!(status, 200);
-    assert_eq!(shown["attempt_history"].as_array().unwrap().len(), 3, "{shown}");
+    assert_eq!(
+        shown["attempt_history"].as_array().unwrap().len(),
+        3,
+        "{shown}"
+    );
     // Signature headers are masked in what the API shows.
     let headers = shown["headers"].to_string();
-    assert!(headers.contains("<masked>") && !headers.contains("sha256="), "{headers}");
+    assert!(
+        headers.contains("<masked>") && !headers.contains("sha256="),
+        "{headers}"
+    );
     assert_eq!(
-        app.requests().iter().filter(|r| r.header("x-github-delivery") == Some("fail-1")).count(),
+        app.requests()
+            .iter()
+            .filter(|r| r.header("x-github-delivery") == Some("fail-1"))
+            .count(),
         3
     );
 }
@@ -182,18 +204,36 @@ async fn the_admin_api_refuses_every_call_without_a_valid_token() {
         ("POST", "/dlq/purge"),
         ("GET", "/nothing-here"),
     ] {
-        assert_eq!(api(&proxy, method, path, None).await.0, 401, "{method} {path}");
-        assert_eq!(api(&proxy, method, path, Some("wrong")).await.0, 401, "{method} {path}");
+        assert_eq!(
+            api(&proxy, method, path, None).await.0,
+            401,
+            "{method} {path}"
+        );
+        assert_eq!(
+            api(&proxy, method, path, Some("wrong")).await.0,
+            401,
+            "{method} {path}"
+        );
     }
     assert_eq!(api(&proxy, "GET", "/queue/stats", Some(TOKEN)).await.0, 200);
-    assert_eq!(api(&proxy, "GET", "/dlq?reason=bogus", Some(TOKEN)).await.0, 400);
-    assert_eq!(api(&proxy, "GET", "/dlq/not-an-id", Some(TOKEN)).await.0, 400);
+    assert_eq!(
+        api(&proxy, "GET", "/dlq?reason=bogus", Some(TOKEN)).await.0,
+        400
+    );
+    assert_eq!(
+        api(&proxy, "GET", "/dlq/not-an-id", Some(TOKEN)).await.0,
+        400
+    );
     // The probes stay open.
     assert_eq!(proxy.admin_get("/livez").await.0, 200);
 
     // No token configured: the API is off.
     let open = sidecar()
-        .config(config(&app, "", &github_route("github", "/webhooks/github", "delivery = \"queue\"")))
+        .config(config(
+            &app,
+            "",
+            &github_route("github", "/webhooks/github", "delivery = \"queue\""),
+        ))
         .start()
         .await;
     let (status, body) = api(&open, "GET", "/queue/stats", Some(TOKEN)).await;
@@ -209,7 +249,9 @@ async fn dead_letters_are_retried_deleted_and_purged_through_the_api() {
         assert_eq!(post(&proxy, b"{}", &format!("bad-{i}")).await.status, 202);
     }
     assert_eventually!(
-        api(&proxy, "GET", "/dlq", Some(TOKEN)).await.1["items"].as_array().is_some_and(|i| i.len() == 3),
+        api(&proxy, "GET", "/dlq", Some(TOKEN)).await.1["items"]
+            .as_array()
+            .is_some_and(|i| i.len() == 3),
         "three dead letters"
     );
     let (_, list) = api(&proxy, "GET", "/dlq", Some(TOKEN)).await;
@@ -220,14 +262,34 @@ async fn dead_letters_are_retried_deleted_and_purged_through_the_api() {
         .map(|m| m["id"].as_str().unwrap().to_owned())
         .collect();
     app.set_status(200);
-    let (status, _) = api(&proxy, "POST", &format!("/dlq/{}/retry", ids[0]), Some(TOKEN)).await;
+    let (status, _) = api(
+        &proxy,
+        "POST",
+        &format!("/dlq/{}/retry", ids[0]),
+        Some(TOKEN),
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eventually!(
-        app.requests().iter().filter(|r| r.header("x-hookguard-attempt") == Some("2")).count() == 1,
+        app.requests()
+            .iter()
+            .filter(|r| r.header("x-hookguard-attempt") == Some("2"))
+            .count()
+            == 1,
         "the retried dead letter was not delivered"
     );
-    assert_eq!(api(&proxy, "DELETE", &format!("/dlq/{}", ids[1]), Some(TOKEN)).await.0, 200);
-    assert_eq!(api(&proxy, "GET", &format!("/dlq/{}", ids[1]), Some(TOKEN)).await.0, 404);
+    assert_eq!(
+        api(&proxy, "DELETE", &format!("/dlq/{}", ids[1]), Some(TOKEN))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        api(&proxy, "GET", &format!("/dlq/{}", ids[1]), Some(TOKEN))
+            .await
+            .0,
+        404
+    );
     let (status, purged) = api(&proxy, "POST", "/dlq/purge?route=github", Some(TOKEN)).await;
     assert_eq!(status, 200);
     assert_eq!(purged["deleted"], 1);
@@ -245,7 +307,9 @@ async fn the_cli_lists_shows_and_retries_dead_letters() {
     let proxy = sidecar().config(queued(&app, "", "")).start().await;
     assert_eq!(post(&proxy, b"{}", "cli-1").await.status, 202);
     assert_eventually!(
-        api(&proxy, "GET", "/dlq", Some(TOKEN)).await.1["items"].as_array().is_some_and(|i| i.len() == 1),
+        api(&proxy, "GET", "/dlq", Some(TOKEN)).await.1["items"]
+            .as_array()
+            .is_some_and(|i| i.len() == 1),
         "one dead letter"
     );
     let cli = |args: &[&str]| {
@@ -263,15 +327,26 @@ async fn the_cli_lists_shows_and_retries_dead_letters() {
     let table = cli(&["dlq", "list"]);
     assert!(String::from_utf8_lossy(&table.stdout).contains(&id));
     let shown = cli(&["dlq", "show", &id]);
-    assert!(String::from_utf8_lossy(&shown.stdout).contains("422"), "{shown:?}");
+    assert!(
+        String::from_utf8_lossy(&shown.stdout).contains("422"),
+        "{shown:?}"
+    );
     let stats = cli(&["queue", "stats", "--json"]);
     let stats: Value = serde_json::from_slice(&stats.stdout).unwrap();
     assert_eq!(stats["routes"][0]["dead"], 1);
     app.set_status(200);
     assert!(cli(&["dlq", "retry", &id]).status.success());
-    assert_eventually!(app.requests().len() == 2, "the retried message was not delivered");
+    assert_eventually!(
+        app.requests().len() == 2,
+        "the retried message was not delivered"
+    );
     // Refusals: an unknown id exits 1, a missing token exits 2.
-    assert_eq!(cli(&["dlq", "show", "0190b5a8-7c4e-7000-8000-000000000000"]).status.code(), Some(1));
+    assert_eq!(
+        cli(&["dlq", "show", "0190b5a8-7c4e-7000-8000-000000000000"])
+            .status
+            .code(),
+        Some(1)
+    );
     let no_token = std::process::Command::new(env!("CARGO_BIN_EXE_hookguard"))
         .args(["queue", "stats", "--admin", &proxy.admin_url("")])
         .env_remove("HOOKGUARD_ADMIN_TOKEN")
@@ -297,7 +372,10 @@ async fn a_full_queue_answers_503_with_retry_after() {
     // Not stored, so the provider's resend is not a duplicate once there is room.
     app.set_down(false);
     assert_eventually!(app.requests().len() == 2, "the two stored deliveries");
-    assert_eventually!(post(&proxy, b"{}", "f-3").await.status == 202, "the resend was refused");
+    assert_eventually!(
+        post(&proxy, b"{}", "f-3").await.status == 202,
+        "the resend was refused"
+    );
 }
 
 #[tokio::test]
@@ -314,7 +392,12 @@ async fn messages_with_the_same_key_arrive_in_order_across_a_failing_head_and_a_
     app.set_status(503);
     for i in 0..6 {
         let body = format!("{{\"order\":\"o-{}\",\"seq\":{i}}}", i % 2);
-        assert_eq!(post(&proxy, body.as_bytes(), &format!("k-{i}")).await.status, 202);
+        assert_eq!(
+            post(&proxy, body.as_bytes(), &format!("k-{i}"))
+                .await
+                .status,
+            202
+        );
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     proxy.kill9();
@@ -346,7 +429,11 @@ async fn an_undecryptable_record_is_dead_lettered_and_a_bad_key_stops_the_start(
     let key_a = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="; // 32 bytes
     let key_b = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA="; // 32 bytes
     let with_key = |id: &str, key: &str| {
-        queued(&app, &format!("encryption_keys = [{{ id = \"{id}\", value = \"{key}\" }}]"), "")
+        queued(
+            &app,
+            &format!("encryption_keys = [{{ id = \"{id}\", value = \"{key}\" }}]"),
+            "",
+        )
     };
     let mut proxy = sidecar().config(with_key("a", key_a)).start().await;
     app.set_down(true);
@@ -361,7 +448,9 @@ async fn an_undecryptable_record_is_dead_lettered_and_a_bad_key_stops_the_start(
     proxy.restart().await;
     app.set_down(false);
     assert_eventually!(
-        api(&proxy, "GET", "/dlq?reason=undecodable", Some(TOKEN)).await.1["items"]
+        api(&proxy, "GET", "/dlq?reason=undecodable", Some(TOKEN))
+            .await
+            .1["items"]
             .as_array()
             .is_some_and(|i| i.len() == 1),
         "the record sealed with a key no longer configured was not dead-lettered"
@@ -379,8 +468,12 @@ async fn an_undecryptable_record_is_dead_lettered_and_a_bad_key_stops_the_start(
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
-    let text = String::from_utf8_lossy(&bad.stderr).to_string() + &String::from_utf8_lossy(&bad.stdout);
-    assert!(text.contains("queue.encryption_keys[0]") && text.contains("5 bytes"), "{text}");
+    let text =
+        String::from_utf8_lossy(&bad.stderr).to_string() + &String::from_utf8_lossy(&bad.stdout);
+    assert!(
+        text.contains("queue.encryption_keys[0]") && text.contains("5 bytes"),
+        "{text}"
+    );
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
