@@ -100,10 +100,14 @@ async fn nothing_is_lost_while_the_app_is_down_and_the_breaker_opens_then_closes
     let app = upstream().record().start().await;
     let proxy = sidecar().config(queued(&app, "", "")).start().await;
     app.set_down(true);
-    // Deliveries keep arriving while the app is down (bounded: 10 s at ~20/s).
+    // Deliveries keep arriving while the app is down for 30 s (~20/s, bounded).
     let mut accepted = HashSet::new();
     let mut saw_open = false;
-    for i in 0..200 {
+    let down_until = std::time::Instant::now() + Duration::from_secs(30);
+    for i in 0..1_000 {
+        if std::time::Instant::now() >= down_until {
+            break;
+        }
         let id = format!("down-{i}");
         let answer = post(&proxy, format!("{{\"n\":{i}}}").as_bytes(), &id).await;
         assert_eq!(answer.status, 202, "{}", answer.text());
