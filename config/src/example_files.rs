@@ -89,8 +89,14 @@ fn full_toml_and_yaml_are_the_same_configuration() {
     assert_eq!(toml, yaml);
 
     // A few values, to be sure both did not merely fall back to the same defaults.
-    assert_eq!(toml.routes.len(), 5);
+    assert_eq!(toml.routes.len(), 6);
     assert_eq!(toml.global_rate_limit.unwrap().burst, Some(2000));
+    let orders = toml.route("shopify-orders").unwrap();
+    assert_eq!(orders.delivery, crate::DeliveryMode::Queue);
+    assert_eq!(orders.queue.as_ref().unwrap().max_messages, Some(50_000));
+    assert_eq!(toml.queue.retry_schedule.len(), 10);
+    assert_eq!(toml.queue.durability, crate::DurabilityName::Fsync);
+    assert_eq!(toml.admin.tokens[0].id, "ops");
     let billing = toml.route("billing").unwrap();
     assert_eq!(billing.mode(&toml.defaults), Mode::Shadow);
     assert_eq!(billing.build_scheme().unwrap().name(), "hmac");

@@ -115,7 +115,7 @@ fn every_problem_is_reported_with_its_place() {
     let t = &text;
     let p = problems(t, Format::Toml, &[]);
     let f = "h.toml";
-    assert_has(&p, &format!("{}: colour: unknown key `colour`; expected one of `listen`, `admin_listen`, `shutdown_grace_period`, `upstream`, `defaults`, `global_rate_limit`, `routes`", at(f, t, "colour", 0)));
+    assert_has(&p, &format!("{}: colour: unknown key `colour`; expected one of `listen`, `admin_listen`, `shutdown_grace_period`, `upstream`, `defaults`, `global_rate_limit`, `routes`, `queue`, `admin`", at(f, t, "colour", 0)));
     assert_has(&p, &format!("{}: upstream.address: \"http://app:3000\" is a URL, not an address; expected host:port, such as \"127.0.0.1:3000\" or \"app:3000\"", at(f, t, "\"http://app", 0)));
     assert_has(&p, &format!("{}: global_rate_limit.requests: a rate of 0 requests refuses every request; expected at least 1 (to allow everything, remove the limit)", at(f, t, "0, per", 0)));
     assert_has(
@@ -491,4 +491,43 @@ fn check_summary_names_sources_but_never_values() {
         !summary.contains("It's a Secret") && !summary.contains("next-secret"),
         "{summary}"
     );
+}
+
+#[test]
+fn queue_settings_out_of_range_are_reported_with_their_place() {
+    let t = r#"
+upstream.address = "127.0.0.1:3000"
+
+[queue]
+retry_schedule = []
+breaker = { failure_rate = 1.5 }
+encryption_keys = [{ id = "k1", value = "c2hvcnQ=" }]
+
+[[routes]]
+id = "github"
+match.path = "/webhooks/github"
+scheme = "github"
+secrets = [{ id = "primary", value = "s" }]
+delivery = "queue"
+queue = { max_retries = 11, timeout = "2s", ordering_key = { json_path = "$[" } }
+
+[[routes]]
+id = "forwarded"
+match.path = "/webhooks/other"
+scheme = "github"
+secrets = [{ id = "primary", value = "s" }]
+queue = { concurrency = 0 }
+"#;
+    let f = "h.toml";
+    let p = problems(t, Format::Toml, &[]);
+    assert_has(&p, &format!("{}: queue.retry_schedule: the retry schedule is empty; expected at least one delay, e.g. [\"5s\", \"30s\", \"2m\"]", at(f, t, "[]", 0)));
+    assert_has(&p, &format!("{}: queue.breaker.failure_rate: 1.5 is not a share of attempts; expected a number above 0 and at most 1, e.g. 0.5", at(f, t, "1.5", 0)));
+    assert_has(&p, &format!("{}: queue.encryption_keys[0]: the key decodes to 5 bytes; expected 32 random bytes in base64, e.g. from `openssl rand -base64 32`", at(f, t, "{ id = \"k1\"", 0)));
+    assert_has(&p, &format!("{}: routes[0].queue.max_retries: 11 retries is out of range; expected 1 to 10", at(f, t, "11", 0)));
+    assert_has(&p, &format!("{}: routes[0].queue.timeout: an attempt timeout of 2s is out of range; expected 5s to 300s", at(f, t, "\"2s\"", 0)));
+    assert!(p.iter().any(|p| p.contains("routes[0].queue.ordering_key.json_path: \"$[\" is not a JSONPath")), "{p:?}");
+    assert!(p.iter().any(|p| p.contains("routes[1].queue: the `queue` table has no effect on a route that forwards")), "{p:?}");
+    assert!(p.iter().any(|p| p.contains("routes[1].queue.concurrency: a concurrency of 0 would never deliver")), "{p:?}");
+    // The key's value never appears.
+    assert!(p.iter().all(|p| !p.contains("c2hvcnQ")), "{p:?}");
 }
