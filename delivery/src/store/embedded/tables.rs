@@ -43,7 +43,8 @@ pub(super) struct Tables {
 /// An entry with its index's tag byte removed.
 pub(super) type Entry = (Vec<u8>, Vec<u8>);
 
-/// What a read of a head record found.
+/// What a read of a head record found (taken apart at once: its size does not matter).
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Read {
     Missing,
     Corrupt(String),
@@ -154,7 +155,7 @@ impl Tables {
         table: Table,
         prefix: &[u8],
         skip: Option<&[u8]>,
-    ) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+    ) -> Result<Option<Entry>, StoreError> {
         for entry in self.prefix(table, prefix) {
             let (k, v) = entry?;
             if Some(k.as_slice()) != skip {
