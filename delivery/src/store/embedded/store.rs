@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 use super::keys;
 use super::options::{CommitCounters, CommitStats, EmbeddedOptions};
 use super::record::Stored;
-use super::tables::{backend, Counters, Read, Tables};
+use super::tables::{backend, Counters, Read, Table, Tables};
 use super::writer::{Command, Writer};
 use crate::message::{Message, MessageId, NewMessage, Settlement, State, Timestamp};
 use crate::store::{Bounds, DestinationStats, ListQuery, QueueStore, StoreError};
@@ -41,7 +41,7 @@ impl std::fmt::Debug for EmbeddedQueueStore {
 impl EmbeddedQueueStore {
     /// Opens (or creates) the store in directory `path`: rebuilds the counters, puts every
     /// in-flight message back to waiting, and starts the writer thread. Blocks while it
-    /// reads every head record (about a second per million messages).
+    /// reads every head record (about 7 s per million messages here).
     pub fn open(path: impl AsRef<Path>, options: EmbeddedOptions) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         let at = |e: StoreError| match e {
@@ -151,11 +151,7 @@ impl Drop for EmbeddedQueueStore {
 /// or an operator's delete.
 fn scan(tables: &Tables, counters: &Counters) -> Result<(Vec<Stored>, u64), StoreError> {
     let mut in_flight = Vec::new();
-    let mut next_seq = match tables
-        .meta
-        .get(b"next_seq")
-        .map_err(backend("reading meta"))?
-    {
+    let mut next_seq = match tables.get(Table::Meta, b"next_seq")? {
         Some(bytes) => bytes
             .as_ref()
             .try_into()
@@ -164,8 +160,8 @@ fn scan(tables: &Tables, counters: &Counters) -> Result<(Vec<Stored>, u64), Stor
         None => 0,
     };
     let mut corrupt = 0u64;
-    for guard in tables.messages.iter() {
-        let (key, value) = guard.into_inner().map_err(backend("reading messages"))?;
+    for entry in tables.range(Table::Messages, &[], None) {
+        let (key, value) = entry?;
         match Stored::decode(&value) {
             Ok(stored) => {
                 next_seq = next_seq.max(stored.message.seq.saturating_add(1));
@@ -199,10 +195,7 @@ fn get(tables: &Tables, id: &MessageId) -> Result<Option<Message>, StoreError> {
         }
         Read::Found(stored) => stored,
     };
-    let payload = tables
-        .bodies
-        .get(id.as_bytes())
-        .map_err(backend("reading a payload"))?;
+    let payload = tables.get(Table::Bodies, id.as_bytes())?;
     // A message deleted between the two reads.
     let Some(payload) = payload else {
         return Ok(None);
@@ -215,9 +208,9 @@ fn list(tables: &Tables, query: &ListQuery) -> Result<Vec<Message>, StoreError> 
     // Dead letters have an index of their own (the DLQ is listed often and is small next
     // to the queue); everything else is a walk over the messages in id order.
     let index = if query.state == Some(State::Dead) {
-        &tables.dead
+        Table::Dead
     } else {
-        &tables.messages
+        Table::Messages
     };
     let start = query
         .after
@@ -229,11 +222,11 @@ fn list(tables: &Tables, query: &ListQuery) -> Result<Vec<Message>, StoreError> 
         })
         .unwrap_or_default();
     let mut out = Vec::new();
-    for guard in index.range(start..) {
+    for entry in tables.range(index, &start, None) {
         if out.len() >= query.page() {
             break;
         }
-        let key = guard.key().map_err(backend("listing messages"))?;
+        let (key, _) = entry?;
         let Some(id) = keys::id(&key) else { continue };
         match get(tables, &id) {
             Ok(Some(message)) if query.matches(&message) => out.push(message),
@@ -255,8 +248,8 @@ fn stats(tables: &Tables, counters: &Counters) -> Result<Vec<DestinationStats>, 
             continue;
         }
         let prefix = keys::destination(&stats.destination);
-        if let Some(guard) = tables.ages.prefix(&prefix).next() {
-            let key = guard.key().map_err(backend("reading the age index"))?;
+        if let Some(entry) = tables.prefix(Table::Ages, &prefix).next() {
+            let (key, _) = entry?;
             stats.oldest_pending = keys::parse_due(&key, prefix.len()).map(|(at, _)| at);
         }
     }

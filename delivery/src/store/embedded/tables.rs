@@ -29,21 +29,22 @@ pub(super) enum Table {
     Meta,
 }
 
-/// Every keyspace of one store.
+/// The store's keyspaces: heads, payloads, and one for every index (each index under a
+/// tag byte: creating a fjall keyspace costs several fsyncs, ~85 ms here, and each one
+/// holds a memtable of its own).
 #[derive(Clone)]
 pub(super) struct Tables {
     pub(super) db: Database,
-    pub(super) messages: Keyspace,
-    pub(super) bodies: Keyspace,
-    pub(super) due: Keyspace,
-    pub(super) lanes: Keyspace,
-    pub(super) ages: Keyspace,
-    pub(super) settled: Keyspace,
-    pub(super) dead: Keyspace,
-    pub(super) meta: Keyspace,
+    messages: Keyspace,
+    bodies: Keyspace,
+    index: Keyspace,
 }
 
-/// What a read of a head record found.
+/// An entry with its index's tag byte removed.
+pub(super) type Entry = (Vec<u8>, Vec<u8>);
+
+/// What a read of a head record found (taken apart at once: its size does not matter).
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Read {
     Missing,
     Corrupt(String),
@@ -56,35 +57,89 @@ impl Tables {
         Ok(Self {
             messages: ks("messages")?,
             bodies: ks("bodies")?,
-            due: ks("due")?,
-            lanes: ks("lanes")?,
-            ages: ks("ages")?,
-            settled: ks("settled")?,
-            dead: ks("dead")?,
-            meta: ks("meta")?,
+            index: ks("index")?,
             db,
         })
     }
 
-    fn table(&self, table: Table) -> &Keyspace {
+    fn tag(table: Table) -> Option<u8> {
+        match table {
+            Table::Messages | Table::Bodies => None,
+            Table::Due => Some(b'D'),
+            Table::Lanes => Some(b'L'),
+            Table::Ages => Some(b'A'),
+            Table::Settled => Some(b'S'),
+            Table::Dead => Some(b'X'),
+            Table::Meta => Some(b'M'),
+        }
+    }
+
+    fn keyspace(&self, table: Table) -> &Keyspace {
         match table {
             Table::Messages => &self.messages,
             Table::Bodies => &self.bodies,
-            Table::Due => &self.due,
-            Table::Lanes => &self.lanes,
-            Table::Ages => &self.ages,
-            Table::Settled => &self.settled,
-            Table::Dead => &self.dead,
-            Table::Meta => &self.meta,
+            _ => &self.index,
         }
+    }
+
+    /// `key` as stored: behind its index's tag.
+    fn stored_key(table: Table, key: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(1 + key.len());
+        out.extend(Self::tag(table));
+        out.extend_from_slice(key);
+        out
+    }
+
+    /// The value of `key` in `table`.
+    pub(super) fn get(&self, table: Table, key: &[u8]) -> Result<Option<fjall::Slice>, StoreError> {
+        self.keyspace(table)
+            .get(Self::stored_key(table, key))
+            .map_err(backend("reading"))
+    }
+
+    /// The stored size of `key`'s value in `table`.
+    pub(super) fn size_of(&self, table: Table, key: &[u8]) -> Result<Option<u32>, StoreError> {
+        self.keyspace(table)
+            .size_of(Self::stored_key(table, key))
+            .map_err(backend("reading"))
+    }
+
+    /// Entries of `table` under `prefix`, in key order.
+    pub(super) fn prefix(
+        &self,
+        table: Table,
+        prefix: &[u8],
+    ) -> impl Iterator<Item = Result<Entry, StoreError>> + '_ {
+        let skip = usize::from(Self::tag(table).is_some());
+        self.keyspace(table)
+            .prefix(Self::stored_key(table, prefix))
+            .map(move |guard| strip(guard, skip))
+    }
+
+    /// Entries of `table` from `low` (inclusive) to `high` (inclusive; `None`: the end).
+    pub(super) fn range(
+        &self,
+        table: Table,
+        low: &[u8],
+        high: Option<&[u8]>,
+    ) -> impl Iterator<Item = Result<Entry, StoreError>> + '_ {
+        use std::ops::Bound;
+        let tag = Self::tag(table);
+        let skip = usize::from(tag.is_some());
+        let high = match (high, tag) {
+            (Some(high), _) => Bound::Included(Self::stored_key(table, high)),
+            (None, Some(tag)) => Bound::Excluded(vec![tag + 1]),
+            (None, None) => Bound::Unbounded,
+        };
+        let low = Bound::Included(Self::stored_key(table, low));
+        self.keyspace(table)
+            .range::<Vec<u8>, _>((low, high))
+            .map(move |guard| strip(guard, skip))
     }
 
     /// The head record of `id`.
     pub(super) fn read(&self, id: &MessageId) -> Result<Read, StoreError> {
-        let bytes = self
-            .messages
-            .get(id.as_bytes())
-            .map_err(backend("reading a message"))?;
+        let bytes = self.get(Table::Messages, id.as_bytes())?;
         Ok(match bytes {
             None => Read::Missing,
             Some(bytes) => match Stored::decode(&bytes) {
@@ -100,11 +155,11 @@ impl Tables {
         table: Table,
         prefix: &[u8],
         skip: Option<&[u8]>,
-    ) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
-        for guard in self.table(table).prefix(prefix) {
-            let (k, v) = guard.into_inner().map_err(backend("scanning an index"))?;
-            if Some(&*k) != skip {
-                return Ok(Some((k.to_vec(), v.to_vec())));
+    ) -> Result<Option<Entry>, StoreError> {
+        for entry in self.prefix(table, prefix) {
+            let (k, v) = entry?;
+            if Some(k.as_slice()) != skip {
+                return Ok(Some((k, v)));
             }
         }
         Ok(None)
@@ -115,8 +170,10 @@ impl Tables {
         let mut batch = self.db.batch();
         for ((table, key), value) in ops.writes {
             match value {
-                Some(value) => batch.insert(self.table(table), key, value),
-                None => batch.remove(self.table(table), key),
+                Some(value) => {
+                    batch.insert(self.keyspace(table), Self::stored_key(table, &key), value)
+                }
+                None => batch.remove(self.keyspace(table), Self::stored_key(table, &key)),
             }
         }
         batch.commit().map_err(backend("writing a batch"))?;
@@ -296,9 +353,7 @@ impl Tables {
         ops.del(Table::Due, due_key.to_vec());
         self.purge_refs(ops, Some(destination), id)?;
         let payload_len = self
-            .bodies
-            .size_of(id.as_bytes())
-            .map_err(backend("reading a payload"))?
+            .size_of(Table::Bodies, id.as_bytes())?
             .unwrap_or_default();
         let dead = Stored {
             payload_len: u64::from(payload_len),
@@ -338,9 +393,9 @@ impl Tables {
         let prefix = destination.map(keys::destination).unwrap_or_default();
         let target = id.as_bytes();
         for table in [Table::Due, Table::Lanes, Table::Ages] {
-            for guard in self.table(table).prefix(&prefix) {
-                let (k, v) = guard.into_inner().map_err(backend("scanning an index"))?;
-                if &*v != target {
+            for entry in self.prefix(table, &prefix) {
+                let (k, v) = entry?;
+                if v != target {
                     continue;
                 }
                 if table == Table::Lanes {
@@ -349,21 +404,26 @@ impl Tables {
                         self.promote_next(ops, lane, &k)?;
                     }
                 }
-                ops.del(table, k.to_vec());
+                ops.del(table, k);
             }
         }
         ops.del(Table::Dead, target.to_vec());
         ops.del(Table::Messages, target.to_vec());
         if destination.is_none() {
-            for guard in self.settled.iter() {
-                let k = guard.key().map_err(backend("scanning an index"))?;
+            for entry in self.prefix(Table::Settled, &[]) {
+                let (k, _) = entry?;
                 if keys::settled_id(&k).as_ref() == Some(id) {
-                    ops.del(Table::Settled, k.to_vec());
+                    ops.del(Table::Settled, k);
                 }
             }
         }
         Ok(())
     }
+}
+
+fn strip(guard: fjall::Guard, skip: usize) -> Result<Entry, StoreError> {
+    let (k, v) = guard.into_inner().map_err(backend("scanning"))?;
+    Ok((k.get(skip..).unwrap_or_default().to_vec(), v.to_vec()))
 }
 
 /// One command's writes, keyed so that a key written twice keeps the last value (a fjall

@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 use super::keys;
 use super::options::{CommitCounters, EmbeddedOptions};
 use super::record::Stored;
-use super::tables::{backend, Counters, Ops, Read, Table, Tables};
+use super::tables::{Counters, Ops, Read, Table, Tables};
 use crate::message::{Message, MessageId, NewMessage, Settlement, State, Timestamp};
 use crate::store::{crossed_bound, Bounds, DestinationStats, Durability, StoreError};
 
@@ -170,13 +170,11 @@ impl Writer {
         let end = keys::due(destination, now, u64::MAX);
         let mut ops = Ops::default();
         let mut claimed = Vec::new();
-        for guard in self.tables.due.range(prefix..=end) {
+        for entry in self.tables.range(Table::Due, &prefix, Some(&end)) {
             if claimed.len() >= limit {
                 break;
             }
-            let (key, value) = guard
-                .into_inner()
-                .map_err(backend("scanning the due index"))?;
+            let (key, value) = entry?;
             let Some(id) = keys::id(&value) else {
                 ops.del(Table::Due, key.to_vec());
                 continue;
@@ -200,12 +198,7 @@ impl Writer {
                 ops.del(Table::Due, key.to_vec());
                 continue;
             }
-            let Some(payload) = self
-                .tables
-                .bodies
-                .get(id.as_bytes())
-                .map_err(backend("reading a payload"))?
-            else {
+            let Some(payload) = self.tables.get(Table::Bodies, id.as_bytes())? else {
                 let detail = "its payload is missing";
                 tracing::error!(%id, detail, "queue store: corrupt record dead-lettered");
                 self.tables
@@ -299,9 +292,8 @@ impl Writer {
             let mut end = vec![tag];
             end.extend_from_slice(&cutoff.to_be_bytes());
             end.extend_from_slice(&[0xff; 16]);
-            for guard in self.tables.settled.range(vec![tag]..=end) {
-                let key = guard.key().map_err(backend("scanning the settled index"))?;
-                expired.push(key.to_vec());
+            for entry in self.tables.range(Table::Settled, &[tag], Some(&end)) {
+                expired.push(entry?.0);
             }
         }
         let mut removed = 0;
