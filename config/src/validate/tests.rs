@@ -523,11 +523,26 @@ queue = { concurrency = 0 }
     assert_has(&p, &format!("{}: queue.retry_schedule: the retry schedule is empty; expected at least one delay, e.g. [\"5s\", \"30s\", \"2m\"]", at(f, t, "[]", 0)));
     assert_has(&p, &format!("{}: queue.breaker.failure_rate: 1.5 is not a share of attempts; expected a number above 0 and at most 1, e.g. 0.5", at(f, t, "1.5", 0)));
     assert_has(&p, &format!("{}: queue.encryption_keys[0]: the key decodes to 5 bytes; expected 32 random bytes in base64, e.g. from `openssl rand -base64 32`", at(f, t, "{ id = \"k1\"", 0)));
-    assert_has(&p, &format!("{}: routes[0].queue.max_retries: 11 retries is out of range; expected 1 to 10", at(f, t, "11", 0)));
+    assert_has(
+        &p,
+        &format!(
+            "{}: routes[0].queue.max_retries: 11 retries is out of range; expected 1 to 10",
+            at(f, t, "11", 0)
+        ),
+    );
     assert_has(&p, &format!("{}: routes[0].queue.timeout: an attempt timeout of 2s is out of range; expected 5s to 300s", at(f, t, "\"2s\"", 0)));
     assert!(p.iter().any(|p| p.contains("routes[0].queue.ordering_key.json_path: \"$[\" is not a JSONPath")), "{p:?}");
-    assert!(p.iter().any(|p| p.contains("routes[1].queue: the `queue` table has no effect on a route that forwards")), "{p:?}");
-    assert!(p.iter().any(|p| p.contains("routes[1].queue.concurrency: a concurrency of 0 would never deliver")), "{p:?}");
+    assert!(
+        p.iter().any(|p| p
+            .contains("routes[1].queue: the `queue` table has no effect on a route that forwards")),
+        "{p:?}"
+    );
+    assert!(
+        p.iter()
+            .any(|p| p
+                .contains("routes[1].queue.concurrency: a concurrency of 0 would never deliver")),
+        "{p:?}"
+    );
     // The key's value never appears.
     assert!(p.iter().all(|p| !p.contains("c2hvcnQ")), "{p:?}");
 }

@@ -29,7 +29,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self, below: u64) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 33) % below
     }
 }
@@ -39,16 +42,29 @@ async fn kill_9_at_random_moments_loses_no_acknowledged_delivery() {
     let seed = std::env::var("HOOKGUARD_CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64);
+        .unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
     println!("HOOKGUARD_CRASH_SEED={seed}");
     let mut rng = Lcg(seed);
     // The app takes a moment per delivery, so deliveries are in flight when the kill lands.
-    let app = upstream().record().delay(Duration::from_millis(3)).start().await;
+    let app = upstream()
+        .record()
+        .delay(Duration::from_millis(3))
+        .start()
+        .await;
     let mut proxy = sidecar()
         .config(config(
             &app,
             "[queue]\nretry_schedule = [\"100ms\"]",
-            &github_route("github", "/webhooks/github", "delivery = \"queue\"\nqueue = { max_retries = 10 }"),
+            &github_route(
+                "github",
+                "/webhooks/github",
+                "delivery = \"queue\"\nqueue = { max_retries = 10 }",
+            ),
         ))
         .start()
         .await;
@@ -94,7 +110,11 @@ async fn kill_9_at_random_moments_loses_no_acknowledged_delivery() {
         .filter(|(_, s)| **s == Seen::Accepted)
         .map(|(id, _)| id)
         .collect();
-    assert!(accepted.len() > 100, "too little load to prove anything: {}", accepted.len());
+    assert!(
+        accepted.len() > 100,
+        "too little load to prove anything: {}",
+        accepted.len()
+    );
     let delivered = || -> HashSet<String> {
         app.requests()
             .iter()
@@ -105,13 +125,19 @@ async fn kill_9_at_random_moments_loses_no_acknowledged_delivery() {
     assert_eventually!(
         accepted.iter().all(|id| delivered().contains(*id)),
         "lost: {} of {} acknowledged deliveries never reached the app (seed {seed})",
-        accepted.iter().filter(|id| !delivered().contains(**id)).count(),
+        accepted
+            .iter()
+            .filter(|id| !delivered().contains(**id))
+            .count(),
         accepted.len()
     );
     let delivered = delivered();
     for (id, s) in &seen {
         if let Seen::Refused(status) = s {
-            assert!(!delivered.contains(id), "{id} was refused with {status} and still delivered");
+            assert!(
+                !delivered.contains(id),
+                "{id} was refused with {status} and still delivered"
+            );
         }
     }
     let no_answer = seen.values().filter(|s| **s == Seen::NoAnswer).count();
