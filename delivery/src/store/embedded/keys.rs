@@ -23,6 +23,14 @@ pub(super) fn destination(dest: &str) -> Vec<u8> {
     out
 }
 
+/// The destination part (length-prefixed name) of a key that starts with one.
+pub(super) fn destination_prefix(key: &[u8]) -> &[u8] {
+    let len = key
+        .get(..2)
+        .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]) as usize);
+    &key[..key.len().min(2 + len)]
+}
+
 /// Due index: `destination | next_attempt_at | seq` → id.
 pub(super) fn due(dest: &str, at: Timestamp, seq: u64) -> Vec<u8> {
     let mut key = destination(dest);

@@ -69,6 +69,7 @@ impl EmbeddedQueueStore {
             options,
             commits: commits.clone(),
             broken: broken.clone(),
+            due_floor: std::collections::HashMap::new(),
         };
         writer.release_leases(in_flight).map_err(at)?;
         tables.persist(fjall::PersistMode::SyncAll).map_err(at)?;

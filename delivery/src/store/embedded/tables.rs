@@ -443,6 +443,14 @@ impl Ops {
         self.writes.insert((table, key), None);
     }
 
+    /// The keys this batch writes (not deletes) in `table`.
+    pub(super) fn puts(&self, table: Table) -> impl Iterator<Item = &[u8]> + '_ {
+        self.writes
+            .iter()
+            .filter(move |((t, _), v)| *t == table && v.is_some())
+            .map(|((_, k), _)| k.as_slice())
+    }
+
     /// Removes `old` and writes `new` (value `value`), skipping a no-op.
     fn replace(&mut self, table: Table, old: Option<Vec<u8>>, new: Option<Vec<u8>>, value: &[u8]) {
         if let Some(old) = old {
