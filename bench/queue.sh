@@ -73,6 +73,6 @@ TOML
   done
   drained=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
   delivered=$(metric 'hookguard_delivery_attempts_total{direction="inbound",outcome="success"')
-  echo "$durability: $line fsyncs_per_s=$(( commits / secs )) records_per_commit=$(awk -v r="$records" -v c="$commits" 'BEGIN { printf "%.1f", r / (c ? c : 1) }') delivered=$delivered drain_after_load_s=$drained rss_kb=$(awk '/VmRSS/ {print $2}' /proc/$sidecar/status)"
+  echo "$durability: $line commits_per_s=$(( commits / secs )) records_per_commit=$(awk -v r="$records" -v c="$commits" 'BEGIN { printf "%.1f", r / (c ? c : 1) }') delivered=$delivered drain_after_load_s=$drained rss_kb=$(awk '/VmRSS/ {print $2}' /proc/$sidecar/status)"
   kill "$sidecar"; wait "$sidecar" 2>/dev/null || true
 done
