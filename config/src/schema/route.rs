@@ -69,6 +69,10 @@ pub struct Route {
     /// replaces the prefix. The query string is kept.
     #[serde(default)]
     pub rewrite: Option<String>,
+    /// What the app receives of a verified delivery: event filter, JSON Schema, mapping,
+    /// added and removed headers.
+    #[serde(default)]
+    pub rules: Option<super::PayloadRules>,
 }
 
 impl Route {
