@@ -34,6 +34,9 @@ pub(super) fn prepare_upstream_request(
     session: &Session,
     ctx: &Ctx,
 ) -> Result<()> {
+    if let Some(admitted) = &ctx.headers {
+        use_headers(req, admitted)?;
+    }
     req.remove_header(&header::TRANSFER_ENCODING);
     req.remove_header(&header::EXPECT);
     req.insert_header(header::CONTENT_LENGTH, ctx.body.len())?;
@@ -79,6 +82,36 @@ pub(super) fn prepare_upstream_request(
         req.insert_header("x-hookguard-client-ip", ip)?;
     }
     req.insert_header("x-hookguard-received-at", httpdate(ctx))?;
+    if let Some(transformed) = &ctx.transformed {
+        req.insert_header(
+            hookguard_layers::rules::ORIGINAL_SHA256_HEADER,
+            transformed.original_sha256.as_str(),
+        )?;
+    }
+    Ok(())
+}
+
+/// Makes `req`'s headers those the payload rules left (added, removed, a mapped body's
+/// content type), keeping pingora's header-name case for the ones unchanged.
+fn use_headers(req: &mut RequestHeader, admitted: &http::HeaderMap) -> Result<()> {
+    let names: Vec<HeaderName> = req.headers.keys().cloned().collect();
+    for name in names {
+        let same = req
+            .headers
+            .get_all(&name)
+            .iter()
+            .eq(admitted.get_all(&name).iter());
+        if !same {
+            req.remove_header(&name);
+        }
+    }
+    for name in admitted.keys() {
+        if !req.headers.contains_key(name) {
+            for value in admitted.get_all(name) {
+                req.append_header(name.clone(), value.clone())?;
+            }
+        }
+    }
     Ok(())
 }
 

@@ -5,6 +5,7 @@ mod admission;
 mod forwarding;
 mod lifecycle;
 mod reload;
+mod rules;
 mod secrets;
 
 use std::time::Duration;
