@@ -60,6 +60,7 @@
 #![allow(clippy::result_large_err)]
 
 mod event;
+pub mod fuzzing;
 mod headers;
 mod layer;
 mod policy;
