@@ -1,6 +1,8 @@
 //! An axum service whose GitHub and Stripe webhook routes are protected by hookguard's
-//! `VerifySignatureLayer`. The handlers see only verified requests, with the exact bytes
-//! the provider sent and a `Verified` extension saying which secret matched.
+//! `VerifySignatureLayer`. The handlers see only verified requests, with a `Verified`
+//! extension saying which secret matched. Payload rules (`PayloadRulesLayer`, inside the
+//! verification) decide what the handlers see: GitHub `ping`s are acknowledged without
+//! reaching the handler, and Stripe events arrive mapped to the three fields the app uses.
 //!
 //! cargo run -p hookguard-examples --example axum_webhooks
 //! then, in another shell (the example prints these with real signatures):
@@ -8,7 +10,11 @@
 
 use axum::{extract::Extension, routing::post, Router};
 use bytes::Bytes;
+use hookguard_layers::rules::{
+    EventFilter, EventSource, OnMissing, PayloadPolicy, PayloadRulesLayer, Template,
+};
 use hookguard_layers::verify::{schemes, Keyring, Verified, VerifySignatureLayer};
+use tower::ServiceBuilder;
 
 /// The app: one route per provider, each with its own scheme and secrets.
 pub fn app(github_secrets: &[&str], stripe_secrets: &[&str]) -> Router {
@@ -19,26 +25,52 @@ pub fn app(github_secrets: &[&str], stripe_secrets: &[&str]) -> Router {
     let stripe_keys =
         Keyring::from_secrets(&*stripe, stripe_secrets).expect("valid Stripe secrets");
 
+    // GitHub's event type is `X-GitHub-Event` (with the payload's `action`).
+    let github_events = EventFilter::new(EventSource::preset("github").expect("a preset"))
+        .ignore(["ping"])
+        .expect("valid patterns");
+    // The app needs three fields of a Stripe event, whatever else Stripe adds.
+    let stripe_mapping = Template::compile(&serde_json::json!({
+        "id": "$.id", "type": "$.type", "route": "{{ route }}"
+    }))
+    .expect("a valid template");
+
     Router::new()
-        // The layer sits on the route: only this provider's scheme and secrets apply here.
+        // Layers sit on the route, outermost first: verification, then the payload rules,
+        // which judge verified payloads only.
         .route(
             "/webhooks/github",
-            post(handle).layer(VerifySignatureLayer::new(github, github_keys).max_body(1 << 20)),
+            post(handle).layer(
+                ServiceBuilder::new()
+                    .layer(VerifySignatureLayer::new(github, github_keys).max_body(1 << 20))
+                    .layer(PayloadRulesLayer::new(
+                        "github",
+                        PayloadPolicy::new().events(github_events),
+                    )),
+            ),
         )
         .route(
             "/webhooks/stripe",
-            post(handle).layer(VerifySignatureLayer::new(stripe, stripe_keys).max_body(1 << 20)),
+            post(handle).layer(
+                ServiceBuilder::new()
+                    .layer(VerifySignatureLayer::new(stripe, stripe_keys).max_body(1 << 20))
+                    .layer(PayloadRulesLayer::new(
+                        "stripe",
+                        PayloadPolicy::new().transform(stripe_mapping, OnMissing::Null),
+                    )),
+            ),
         )
 }
 
 /// Runs only for verified requests.
 async fn handle(Extension(verified): Extension<Verified>, body: Bytes) -> String {
     format!(
-        "accepted {} delivery {} ({} bytes, secret #{})\n",
+        "accepted {} delivery {} ({} bytes, secret #{}): {}\n",
         verified.scheme,
         verified.delivery_id.as_deref().unwrap_or("-"),
         body.len(),
-        verified.secret_index
+        verified.secret_index,
+        String::from_utf8_lossy(&body)
     )
 }
 

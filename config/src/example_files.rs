@@ -21,6 +21,12 @@ fn full_setup() -> (tempfile::TempDir, HashMap<String, String>) {
     for name in ["full.toml", "full.yaml"] {
         std::fs::copy(example(name), dir.path().join(name)).unwrap();
     }
+    std::fs::create_dir(dir.path().join("schemas")).unwrap();
+    std::fs::copy(
+        example("schemas/partner-event.json"),
+        dir.path().join("schemas/partner-event.json"),
+    )
+    .unwrap();
     std::fs::create_dir(dir.path().join("secrets")).unwrap();
     std::fs::write(
         dir.path().join("secrets/github-next.secret"),
@@ -97,6 +103,21 @@ fn full_toml_and_yaml_are_the_same_configuration() {
     assert_eq!(toml.queue.retry_schedule.len(), 10);
     assert_eq!(toml.queue.durability, crate::DurabilityName::Fsync);
     assert_eq!(toml.admin.tokens[0].id, "ops");
+    let rules = toml.route("partners").unwrap().rules.as_ref().unwrap();
+    assert_eq!(
+        rules.transform.as_ref().unwrap()["lines"],
+        "$.data.items[*].sku"
+    );
+    assert_eq!(
+        toml.route("github")
+            .unwrap()
+            .rules
+            .as_ref()
+            .unwrap()
+            .events
+            .len(),
+        2
+    );
     let billing = toml.route("billing").unwrap();
     assert_eq!(billing.mode(&toml.defaults), Mode::Shadow);
     assert_eq!(billing.build_scheme().unwrap().name(), "hmac");
@@ -143,10 +164,11 @@ fn full_reports_each_missing_variable_and_file() {
         "routes[2].secrets[0].infisical.client_secret_env: environment variable INFISICAL_CLIENT_SECRET is not set",
         "routes[3].secrets[0].env: environment variable PARTNER_WEBHOOK_SECRET is not set",
         "routes[4].secrets[0].env: environment variable SQUARE_SIGNATURE_KEY is not set",
+        "routes[3].rules.payload_schema: cannot read",
     ] {
         assert!(text.contains(needle), "{needle:?} not in:\n{text}");
     }
-    assert_eq!(err.problems().len(), 8, "{text}");
+    assert_eq!(err.problems().len(), 9, "{text}");
 }
 
 /// The example files, read as the loader reads them, against the JSON Schema.

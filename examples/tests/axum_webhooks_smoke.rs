@@ -60,11 +60,28 @@ async fn github_and_stripe_routes_accept_signed_and_refuse_forged() {
     )
     .await;
     assert!(forged.starts_with("HTTP/1.1 401"), "{forged}");
+
+    // A verified `ping` is acknowledged by the event filter and never reaches the handler.
+    let ping = post(
+        addr,
+        "/webhooks/github",
+        &[
+            ("X-Hub-Signature-256", GITHUB_SIG.into()),
+            ("X-GitHub-Event", "ping".into()),
+        ],
+        "Hello, World!",
+    )
+    .await;
+    assert!(ping.starts_with("HTTP/1.1 200"), "{ping}");
+    assert!(
+        ping.contains("event_filtered") && !ping.contains("accepted"),
+        "{ping}"
+    );
     assert!(forged.contains("signature_mismatch"), "{forged}");
 
     // Stripe: sign with the library the way Stripe would, at the current time.
     use hookguard_layers::verify::{schemes, SignOptions, WebhookRequest};
-    let body = r#"{"id":"evt_smoke","object":"event"}"#;
+    let body = r#"{"id":"evt_smoke","object":"event","type":"invoice.paid","data":{}}"#;
     let stripe = schemes::by_name("stripe").unwrap();
     let key = stripe.parse_signing_key("whsec_example").unwrap();
     let now = std::time::SystemTime::now()
@@ -92,6 +109,11 @@ async fn github_and_stripe_routes_accept_signed_and_refuse_forged() {
     let ok = post(addr, "/webhooks/stripe", &headers, body).await;
     assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
     assert!(ok.contains("accepted stripe delivery evt_smoke"), "{ok}");
+    // The handler got the mapped body, not Stripe's.
+    assert!(
+        ok.contains(r#": {"id":"evt_smoke","route":"stripe","type":"invoice.paid"}"#),
+        "{ok}"
+    );
 
     // The GitHub signature does not open the Stripe route.
     let wrong = post(

@@ -23,6 +23,8 @@ pub mod ip;
 pub mod rate;
 pub mod reject;
 pub mod replay;
+#[cfg(feature = "rules")]
+pub mod rules;
 pub mod verify;
 
 pub use reject::{Admission, FromRejection, Reason, Rejection};

@@ -57,6 +57,16 @@ pub enum Reason {
     QueueFull,
     /// The delivery queue could not store the request; the provider should retry later.
     QueueUnavailable,
+    /// The delivery's event type is not one the route takes: acknowledged (200), not
+    /// forwarded.
+    EventFiltered,
+    /// The payload does not match the route's JSON Schema.
+    SchemaInvalid,
+    /// The route's payload rules need a JSON body and the body is not JSON (or is nested
+    /// deeper than the parser allows).
+    UnsupportedMediaType,
+    /// The route's mapping could not build the body the app receives.
+    TransformFailed,
 }
 
 impl Reason {
@@ -83,6 +93,10 @@ impl Reason {
         Reason::ReplayStoreUnavailable,
         Reason::QueueFull,
         Reason::QueueUnavailable,
+        Reason::EventFiltered,
+        Reason::SchemaInvalid,
+        Reason::UnsupportedMediaType,
+        Reason::TransformFailed,
     ];
 
     /// The stable snake_case code used in responses, logs and metric labels.
@@ -109,6 +123,10 @@ impl Reason {
             Reason::ReplayStoreUnavailable => "replay_store_unavailable",
             Reason::QueueFull => "queue_full",
             Reason::QueueUnavailable => "queue_unavailable",
+            Reason::EventFiltered => "event_filtered",
+            Reason::SchemaInvalid => "schema_invalid",
+            Reason::UnsupportedMediaType => "unsupported_media_type",
+            Reason::TransformFailed => "transform_failed",
         }
     }
 }
@@ -130,6 +148,11 @@ pub struct Rejection {
     pub message: String,
     /// Extra response headers (e.g. `Retry-After`).
     pub headers: HeaderMap,
+    /// Structured details sent in the body as `"details"` (e.g. the first schema errors).
+    pub details: Option<serde_json::Value>,
+    /// Values the response carries for whoever answers it (e.g. the sidecar's metrics:
+    /// which configured event pattern filtered a delivery). Never sent to the caller.
+    pub extensions: http::Extensions,
 }
 
 impl Rejection {
@@ -140,12 +163,31 @@ impl Rejection {
             reason,
             message: message.into(),
             headers: HeaderMap::new(),
+            details: None,
+            extensions: http::Extensions::new(),
         }
     }
 
-    /// The small JSON body sent with the response: `{"error":"<code>","message":"..."}`.
+    /// Adds structured details to the body.
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    /// Adds a value to the response's extensions.
+    pub fn with_extension<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.extensions.insert(value);
+        self
+    }
+
+    /// The small JSON body sent with the response: `{"error":"<code>","message":"..."}`,
+    /// plus `"details"` when there are some.
     pub fn body_json(&self) -> Bytes {
-        let body = serde_json::json!({ "error": self.reason.as_str(), "message": self.message });
+        let mut body =
+            serde_json::json!({ "error": self.reason.as_str(), "message": self.message });
+        if let (Some(details), Some(map)) = (&self.details, body.as_object_mut()) {
+            map.insert("details".into(), details.clone());
+        }
         Bytes::from(body.to_string())
     }
 
@@ -160,6 +202,7 @@ impl Rejection {
             HeaderValue::from_static("application/json"),
         );
         headers.extend(self.headers);
+        response.extensions_mut().extend(self.extensions);
         // The reason travels with the response, so the sidecar can log and count it without
         // parsing the body.
         response.extensions_mut().insert(self.reason);

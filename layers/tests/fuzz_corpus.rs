@@ -38,3 +38,16 @@ fn verify_any_scheme_corpus() {
 fn paddle_header_corpus() {
     assert!(replay("paddle_header", fuzzing::paddle_header) > 0);
 }
+
+#[test]
+fn rules_template_corpus() {
+    let started = std::time::Instant::now();
+    assert!(
+        replay(
+            "rules_template",
+            hookguard_layers::rules::fuzzing::template_and_paths
+        ) > 0
+    );
+    // Deep, wide and self-multiplying inputs stay cheap: the limits hold.
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}

@@ -26,6 +26,7 @@ pub(crate) struct Metrics {
     pub(crate) upstream_duration: HistogramVec,
     pub(crate) body_bytes: HistogramVec,
     pub(crate) secret_matches: IntCounterVec,
+    pub(crate) events_filtered: IntCounterVec,
     pub(crate) reload_successful: Gauge,
     pub(crate) build_info: GaugeVec,
     pub(crate) delivery: DeliveryMetrics,
@@ -153,6 +154,12 @@ pub(crate) static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "hookguard_secret_matches_total",
             "Verified requests by the configured id of the secret that matched (rotation progress)",
             &["route", "secret_id"]
+        )
+        .expect("metric registers once"),
+        events_filtered: register_int_counter_vec!(
+            "hookguard_events_filtered_total",
+            "Deliveries acknowledged without forwarding by a route's event filter, by the configured pattern that decided (or `other`)",
+            &["route", "pattern"]
         )
         .expect("metric registers once"),
         reload_successful: register_gauge!(

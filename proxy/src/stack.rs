@@ -22,6 +22,7 @@ use hookguard_layers::rate::{RateLimitLayer, RateLimiter, RateQuota, RateScope};
 use hookguard_layers::replay::{
     MemoryReplayStore, OnDuplicate, ReplayGuardLayer, ReplayPolicy, ReplayStore,
 };
+use hookguard_layers::rules::PayloadRulesLayer;
 use hookguard_layers::verify::{Verifier, VerifySignatureLayer};
 use hookguard_layers::Admission;
 use http::Request;
@@ -213,9 +214,39 @@ async fn build_route(
         header_stage,
     );
 
-    // Body stage, innermost first: replay guard, then signature verification (the guard
-    // trusts only delivery ids of verified requests).
+    // Body stage, innermost first: payload rules, replay guard, then signature
+    // verification (the guard trusts only delivery ids of verified requests).
+    let body_limit = usize::try_from(route.body_limit(defaults)).unwrap_or(usize::MAX);
     let mut body_stage = admitted();
+    if let Some(rules) = &route.rules {
+        // Innermost: rules judge verified payloads only, and a filtered delivery's 200 lets
+        // the guard commit its id, so the provider's resend is answered as a duplicate.
+        let policy = rules
+            .build(
+                &route.scheme,
+                &persistent.base_dir,
+                &hookguard_config::FieldPath::root(),
+            )
+            .map_err(|problems| {
+                let text: Vec<String> = problems
+                    .iter()
+                    .map(|(at, e)| format!("rules.{at}: {e}"))
+                    .collect();
+                text.join("; ")
+            })?;
+        if let Some(filter) = policy.event_filter() {
+            // Pre-registered: every label value comes from the config.
+            for pattern in filter.labels() {
+                crate::metrics::METRICS
+                    .events_filtered
+                    .with_label_values(&[&route.id, pattern]);
+            }
+        }
+        body_stage = wrap(
+            PayloadRulesLayer::new(id.clone(), policy).max_body(body_limit),
+            body_stage,
+        );
+    }
     if route.replay.enabled {
         let policy = ReplayPolicy::with_store(id.clone(), Arc::clone(&persistent.replay))
             .tolerance(tolerance)
@@ -243,7 +274,6 @@ async fn build_route(
     if let Some(url) = &route.public_url {
         verifier = verifier.public_url(url.clone());
     }
-    let body_limit = usize::try_from(route.body_limit(defaults)).unwrap_or(usize::MAX);
     body_stage = wrap(
         VerifySignatureLayer::from_verifier(verifier).max_body(body_limit),
         body_stage,

@@ -60,6 +60,14 @@ impl SidecarBuilder {
         self
     }
 
+    /// Writes a plain file beside the configuration (`relative` to its directory), e.g. a
+    /// JSON Schema a route reads.
+    pub fn file(mut self, relative: &str, contents: &str) -> Self {
+        self.files
+            .push((PathBuf::from(relative), contents.as_bytes().to_vec()));
+        self
+    }
+
     /// Starts the process and waits until `/readyz` answers 200 and the proxy port accepts
     /// connections. Panics (with the process's stderr) when it does not within 20 s.
     pub async fn start(self) -> Sidecar {
@@ -67,9 +75,9 @@ impl SidecarBuilder {
         for (relative, contents) in &self.files {
             let path = dir.path().join(relative);
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).expect("create the secret file's directory");
+                std::fs::create_dir_all(parent).expect("create the file's directory");
             }
-            std::fs::write(path, contents).expect("write a secret file");
+            std::fs::write(path, contents).expect("write a file beside the configuration");
         }
         let mut last_failure = String::new();
         for _ in 0..START_ATTEMPTS {

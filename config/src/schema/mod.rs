@@ -13,6 +13,7 @@ use crate::units::{ByteSize, HumanDuration, Tolerance};
 mod delivery;
 mod ip;
 mod route;
+mod rules;
 mod secret;
 
 pub use delivery::{
@@ -26,6 +27,7 @@ pub use route::{
     HmacSpec, MatchKind, Rate, RateLimits, Replay, Route, RouteKey, RouteMatch, SchemeError,
     TimestampFormatName,
 };
+pub use rules::{EventSourceSpec, OnMissingName, PayloadRules};
 pub use secret::{InfisicalRef, SecretSource, SecretSourceError, SecretSpec, VaultRef};
 
 /// hookguard's configuration: where it listens, the app it protects, and the webhook routes.

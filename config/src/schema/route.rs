@@ -77,6 +77,10 @@ pub struct Route {
     /// Delivery settings of a queued route. Unset: the defaults.
     #[serde(default)]
     pub queue: Option<RouteQueue>,
+    /// What the app receives of a verified delivery: event filter, JSON Schema, mapping,
+    /// added and removed headers.
+    #[serde(default)]
+    pub rules: Option<super::PayloadRules>,
 }
 
 impl Route {

@@ -151,6 +151,15 @@ impl<'a> Validator<'a> {
             matches::check_path(&mut self.issues, p.key("rewrite"), rewrite);
         }
         self.route_queue(&p, route);
+        if let Some(rules) = &route.rules {
+            // The same build the sidecar runs: a JSONPath, pattern or schema file that
+            // would fail there fails here, at its own field.
+            if let Err(problems) = rules.build(&route.scheme, &self.base_dir, &p.key("rules")) {
+                for (at, e) in problems {
+                    self.issues.add(at, e.problem, e.expected);
+                }
+            }
+        }
     }
 
     pub(crate) fn across(&mut self, routes: &[(usize, &Route)], total: usize) {

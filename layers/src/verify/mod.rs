@@ -48,6 +48,8 @@ mod verifier;
 
 pub use error::{SecretError, SignError, VerifyError};
 pub use json::{top_level_field, top_level_string};
+#[cfg(feature = "rules")]
+pub(crate) use layer::collect_body;
 pub use layer::{VerifySignature, VerifySignatureLayer, DEFAULT_MAX_BODY};
 pub use scheme::{
     match_mac, optional_header, parse_unix_seconds, single_header, verify_timestamped_hex_list,

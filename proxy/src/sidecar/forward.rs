@@ -35,6 +35,9 @@ pub(super) fn prepare_upstream_request(
     session: &Session,
     ctx: &Ctx,
 ) -> Result<()> {
+    if let Some(admitted) = &ctx.headers {
+        use_headers(req, admitted)?;
+    }
     req.remove_header(&header::TRANSFER_ENCODING);
     req.remove_header(&header::EXPECT);
     req.insert_header(header::CONTENT_LENGTH, ctx.body.len())?;
@@ -96,6 +99,12 @@ pub(super) fn hookguard_headers(session: &Session, ctx: &Ctx) -> Vec<(&'static s
         add("x-hookguard-client-ip", &ip);
     }
     add("x-hookguard-received-at", &received_at(ctx));
+    if let Some(transformed) = &ctx.transformed {
+        add(
+            hookguard_layers::rules::ORIGINAL_SHA256_HEADER,
+            &transformed.original_sha256,
+        );
+    }
     out
 }
 
@@ -107,6 +116,30 @@ pub(super) fn client_ip(session: &Session, ctx: &Ctx) -> Option<String> {
             .and_then(|a| a.as_inet())
             .map(|a| a.ip().to_string())
     })
+}
+
+/// Makes `req`'s headers those the payload rules left (added, removed, a mapped body's
+/// content type), keeping pingora's header-name case for the ones unchanged.
+fn use_headers(req: &mut RequestHeader, admitted: &http::HeaderMap) -> Result<()> {
+    let names: Vec<HeaderName> = req.headers.keys().cloned().collect();
+    for name in names {
+        let same = req
+            .headers
+            .get_all(&name)
+            .iter()
+            .eq(admitted.get_all(&name).iter());
+        if !same {
+            req.remove_header(&name);
+        }
+    }
+    for name in admitted.keys() {
+        if !req.headers.contains_key(name) {
+            for value in admitted.get_all(name) {
+                req.append_header(name.clone(), value.clone())?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// When the request arrived, RFC 3339.

@@ -54,6 +54,8 @@ struct AccessLine<'a> {
     delivery_id: Option<&'a str>,
     secret_index: Option<usize>,
     secret_id: Option<&'a str>,
+    /// The configured event pattern that filtered the delivery (never the event type).
+    event_pattern: Option<&'a str>,
     body_bytes: usize,
     duration_ms: f64,
     upstream_ms: Option<f64>,
@@ -84,6 +86,12 @@ pub(super) fn record(session: &Session, ctx: &Ctx, error: Option<&Error>) {
             .with_label_values(&[route])
             .observe(ctx.body_len as f64);
     }
+    if let Some(filtered) = &ctx.filtered {
+        METRICS
+            .events_filtered
+            .with_label_values(&[route, &filtered.pattern])
+            .inc();
+    }
     if let Some(v) = &ctx.verified {
         METRICS
             .secret_matches
@@ -112,6 +120,7 @@ pub(super) fn record(session: &Session, ctx: &Ctx, error: Option<&Error>) {
         delivery_id: ctx.verified.as_ref().and_then(|v| v.delivery_id.as_deref()),
         secret_index: ctx.verified.as_ref().map(|v| v.secret_index),
         secret_id: ctx.verified.as_ref().map(|v| v.secret_id.as_ref()),
+        event_pattern: ctx.filtered.as_ref().map(|f| &*f.pattern),
         body_bytes: ctx.body_len,
         duration_ms: total.as_secs_f64() * 1e3,
         upstream_ms: ctx.upstream_elapsed.map(|d| d.as_secs_f64() * 1e3),

@@ -18,6 +18,7 @@ use bytes::{Bytes, BytesMut};
 use hookguard_config::LiveConfig;
 use hookguard_layers::ip::ClientIp;
 use hookguard_layers::replay::PendingDelivery;
+use hookguard_layers::rules::{FilteredEvent, Transformed};
 use hookguard_layers::verify::Verified;
 use hookguard_layers::{Admission, Reason};
 use http::{header, HeaderValue, Request, Response, StatusCode};
@@ -67,6 +68,12 @@ pub(crate) struct Ctx {
     upstream_elapsed: Option<Duration>,
     /// Replay reservation to settle once the upstream answered.
     pending: Option<PendingDelivery>,
+    /// The head the payload rules left, when they changed the request's headers.
+    headers: Option<http::HeaderMap>,
+    /// Set when the payload rules mapped the body: `body` holds the new bytes.
+    transformed: Option<Transformed>,
+    /// The configured event pattern that filtered the delivery.
+    filtered: Option<FilteredEvent>,
 }
 
 /// An answer decided by the sidecar itself (not by a layer).
@@ -154,6 +161,9 @@ impl ProxyHttp for Sidecar {
             upstream_started: None,
             upstream_elapsed: None,
             pending: None,
+            headers: None,
+            transformed: None,
+            filtered: None,
         }
     }
 
@@ -229,33 +239,52 @@ impl ProxyHttp for Sidecar {
             };
         ctx.body_len = body.len();
 
-        // Body stage: signature, replay guard.
+        // Body stage: signature, replay guard, payload rules.
         let (parts, _) = request.into_parts();
         let request = Request::from_parts(parts, Full::new(body.clone()));
         let keys = route.keys.clone();
         let admitted = match admit(&route.body_stage, request, ctx).await {
-            Admitted::Forward(req) | Admitted::ShadowRefused(req) => {
+            Admitted::Forward(req) => Some(req),
+            // Shadow mode forwards the request as it came.
+            Admitted::ShadowRefused(req) => {
                 ctx.verified = req.extensions().get::<Verified>().cloned();
-                ctx.pending = req.extensions().get::<PendingDelivery>().cloned();
-                if let (Some(keys), Some(v)) = (&keys, &ctx.verified) {
-                    keys.record_match(&v.secret_id);
-                }
-                req
+                None
             }
             Admitted::Respond(resp) => return answer(session, ctx, resp).await,
         };
         ctx.body = body;
+        if let Some(req) = admitted {
+            ctx.verified = req.extensions().get::<Verified>().cloned();
+            ctx.pending = req.extensions().get::<PendingDelivery>().cloned();
+            ctx.transformed = req.extensions().get::<Transformed>().cloned();
+            let (parts, admitted_body) = req.into_parts();
+            if parts.headers != session.req_header().headers {
+                ctx.headers = Some(parts.headers);
+            }
+            ctx.body = admitted_body;
+        }
+        if let (Some(keys), Some(v)) = (&keys, &ctx.verified) {
+            keys.record_match(&v.secret_id);
+        }
 
         // Queue mode: stored durably and answered 202, delivered to the app by the engine.
         if let (Some(queued), Some(queue)) = (&route.queue, &snapshot.queue) {
-            return queue::enqueue(session, ctx, queue, queued, admitted.headers()).await;
+            let headers = ctx
+                .headers
+                .clone()
+                .unwrap_or_else(|| session.req_header().headers.clone());
+            return queue::enqueue(session, ctx, queue, queued, &headers).await;
         }
         if ctx.outcome != Outcome::ShadowRejected {
             ctx.outcome = Outcome::Forwarded;
         }
 
-        // Pingora replays a pre-read body only while it fits its retry buffer.
-        if session.retry_buffer_truncated() || ctx.body.len() > RETRY_BUFFER_LIMIT {
+        // Pingora replays a pre-read body only while it fits its retry buffer, and replays
+        // the bytes it read: a mapped body always goes through our own path.
+        if ctx.transformed.is_some()
+            || session.retry_buffer_truncated()
+            || ctx.body.len() > RETRY_BUFFER_LIMIT
+        {
             forward::forward_buffered(self, session, ctx).await?;
             return Ok(true);
         }
@@ -482,6 +511,7 @@ async fn refuse(session: &mut Session, ctx: &mut Ctx, refusal: &Refusal) -> Resu
 
 /// Answers with a layer's rejection.
 async fn answer(session: &mut Session, ctx: &mut Ctx, response: Response<Bytes>) -> Result<bool> {
+    ctx.filtered = response.extensions().get::<FilteredEvent>().cloned();
     ctx.reason = Some(
         response
             .extensions()

@@ -7,6 +7,7 @@ mod forwarding;
 mod lifecycle;
 mod queue;
 mod reload;
+mod rules;
 mod secrets;
 
 use std::time::Duration;
