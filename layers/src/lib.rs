@@ -16,13 +16,26 @@
 //! ```
 #![deny(missing_docs, unreachable_pub)]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod clock;
+#[cfg(feature = "credentials")]
+#[cfg_attr(docsrs, doc(cfg(feature = "credentials")))]
 pub mod credentials;
+#[cfg(feature = "ip")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ip")))]
 pub mod ip;
+#[cfg(feature = "rate")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rate")))]
 pub mod rate;
 pub mod reject;
+#[cfg(feature = "replay")]
+#[cfg_attr(docsrs, doc(cfg(feature = "replay")))]
 pub mod replay;
+#[cfg(test)]
+mod testing;
+#[cfg(feature = "verify")]
+#[cfg_attr(docsrs, doc(cfg(feature = "verify")))]
 pub mod verify;
 
 pub use reject::{Admission, FromRejection, Reason, Rejection};

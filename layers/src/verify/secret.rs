@@ -7,6 +7,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+#[cfg(feature = "ed25519")]
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
@@ -15,13 +16,18 @@ use super::error::SecretError;
 use super::mac::{MacAlgorithm, MacKey};
 use super::scheme::Scheme;
 
-/// A parsed, ready-to-use key.
+/// A parsed, ready-to-use key. The Ed25519 variants exist with the `ed25519` feature.
+#[non_exhaustive]
 pub enum Key {
     /// An HMAC key, pre-keyed for the scheme's algorithm.
     Mac(MacKey),
     /// An Ed25519 public key: verifies, cannot sign.
+    #[cfg(feature = "ed25519")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "ed25519")))]
     Ed25519Public(VerifyingKey),
     /// An Ed25519 private key: signs and verifies.
+    #[cfg(feature = "ed25519")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "ed25519")))]
     Ed25519Private(Box<SigningKey>),
     /// A shared token compared as a whole (GitLab).
     Token(Zeroizing<Vec<u8>>),
@@ -34,6 +40,8 @@ impl Key {
     }
 
     /// The Ed25519 public key of this key, if it has one.
+    #[cfg(feature = "ed25519")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "ed25519")))]
     pub fn ed25519_public(&self) -> Option<VerifyingKey> {
         match self {
             Key::Ed25519Public(k) => Some(*k),
@@ -55,7 +63,9 @@ impl Key {
     fn kind(&self) -> &'static str {
         match self {
             Key::Mac(_) => "hmac",
+            #[cfg(feature = "ed25519")]
             Key::Ed25519Public(_) => "ed25519-public",
+            #[cfg(feature = "ed25519")]
             Key::Ed25519Private(_) => "ed25519-private",
             Key::Token(_) => "token",
         }
