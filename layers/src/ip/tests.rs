@@ -9,7 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
-use tower::{service_fn, Layer, ServiceBuilder, ServiceExt};
+use tower::{service_fn, Layer, ServiceExt};
 
 use super::*;
 use crate::{Admission, Reason};
@@ -164,6 +164,8 @@ async fn the_sidecar_admission_type_gets_the_rejection_as_a_response() {
 #[cfg(all(feature = "rate", feature = "verify"))]
 mod composed {
     use super::*;
+    use tower::ServiceBuilder;
+
     use crate::rate::{RateLimitLayer, RateLimiter, RateQuota, RateScope};
     use crate::verify::{schemes, Keyring, VerifySignatureLayer};
 
