@@ -1,9 +1,9 @@
 //! RFC 3339 timestamps (`2019-11-16T10:11:12.634234626Z`, `…+01:00`) to and from Unix
 //! seconds, for the schemes that sign one (Twitch, the generic `hmac` scheme).
 //!
-//! Written here rather than taken from `time`: that crate and its four companions were a
-//! sixth of the `verify` feature's dependency tree, for two functions. The tests compare
-//! both functions with `time` on generated input.
+//! Written here rather than taken from `time`: that crate and its companions were five of
+//! the `verify` feature's crates, for two functions. The tests compare both functions with
+//! `time` on generated input.
 
 /// Seconds since the Unix epoch of an RFC 3339 `date-time` (RFC 3339 §5.6): `T`/`t`
 /// between date and time, an optional fraction (ignored: whole seconds, rounded down),
