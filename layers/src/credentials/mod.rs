@@ -3,8 +3,8 @@
 //! - [`CredentialSource`]: fetches a route's [`SecretSet`] (primary, next during a
 //!   rotation, more). Sources: [`InlineSource`], [`EnvSource`] (environment, read
 //!   through [`Env`]), [`FileSource`] (a mounted Kubernetes secret, picked up again when
-//!   it changes), [`VaultSource`] (HashiCorp Vault KV v2), [`InfisicalSource`] (Universal
-//!   Auth). Closures are sources too.
+//!   it changes), [`VaultSource`] (HashiCorp Vault KV v2, feature `vault`),
+//!   [`InfisicalSource`] (Universal Auth, feature `infisical`). Closures are sources too.
 //! - [`CachedCredentials`]: parses each route's secrets for its scheme once per fetch and
 //!   hands [`RouteKeys`] to [`VerifySignatureLayer`](crate::verify::VerifySignatureLayer)
 //!   as its [`KeySource`](crate::verify::KeySource): a lookup is one atomic load. TTL
@@ -52,15 +52,18 @@ mod cache;
 mod env;
 mod error;
 mod file;
+#[cfg(feature = "infisical")]
 mod infisical;
 mod inline;
 mod keys;
+#[cfg(any(feature = "vault", feature = "infisical"))]
 mod remote;
 mod secret;
 mod source;
 mod stats;
-#[cfg(test)]
+#[cfg(all(test, any(feature = "vault", feature = "infisical")))]
 mod testing;
+#[cfg(feature = "vault")]
 mod vault;
 
 pub use cache::{
@@ -70,11 +73,17 @@ pub use cache::{
 pub use env::{Env, EnvSource, SystemEnv};
 pub use error::{CredentialError, FetchProblem};
 pub use file::FileSource;
+#[cfg(feature = "infisical")]
+#[cfg_attr(docsrs, doc(cfg(feature = "infisical")))]
 pub use infisical::{InfisicalSource, INFISICAL_CLOUD};
 pub use inline::InlineSource;
 pub use keys::RouteKeys;
+#[cfg(any(feature = "vault", feature = "infisical"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "vault", feature = "infisical"))))]
 pub use remote::DEFAULT_REQUEST_TIMEOUT;
 pub use secret::{SecretEntry, SecretSet, NEXT, PRIMARY};
 pub use source::{CredentialSource, FetchFuture, SecretRef, SourceError};
 pub use stats::{CredentialStats, RequestStats, RouteStats, SecretStats, SourceState, SourceStats};
+#[cfg(feature = "vault")]
+#[cfg_attr(docsrs, doc(cfg(feature = "vault")))]
 pub use vault::VaultSource;

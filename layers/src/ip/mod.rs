@@ -72,6 +72,7 @@ mod tests;
 pub use forwarded::ForwardedHeader;
 pub use future::ResponseFuture;
 pub use layer::IpFilterLayer;
+#[cfg(feature = "rate")]
 pub(crate) use peer::peer_unknown;
 pub use peer::{ClientAddr, ClientIp, PeerFromExtensions};
 pub use policy::{IpPolicy, IpPolicyBuilder};

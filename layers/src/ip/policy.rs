@@ -138,7 +138,7 @@ impl IpPolicyBuilder {
 mod tests {
     use super::*;
     use crate::ip::{parse_networks, RangeFormat, RangeSource};
-    use crate::verify::testing::headers;
+    use crate::testing::headers;
 
     fn nets(values: &[&str]) -> Vec<IpNet> {
         parse_networks(values).unwrap()

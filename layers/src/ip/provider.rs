@@ -13,6 +13,7 @@ use ipnet::IpNet;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
+#[cfg(feature = "ip-fetch")]
 use url::Url;
 
 use super::{parse_network, IpSet};
@@ -91,10 +92,13 @@ fn json_list(document: &[u8], key: &str, what: &str) -> Result<Vec<IpNet>, Strin
 
 /// Where a provider's ranges are read from.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RangeSource {
     /// A local file, read whole at each refresh.
     File(PathBuf),
     /// An `https` URL (or `http` to a loopback address), fetched with a GET at each refresh.
+    #[cfg(feature = "ip-fetch")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "ip-fetch")))]
     Url(Url),
 }
 
@@ -106,6 +110,7 @@ impl RangeSource {
 
     /// A URL source. Ranges decide who may call you, so they travel over TLS: plain `http`
     /// is accepted only for loopback hosts (tests, a local mirror).
+    #[cfg(feature = "ip-fetch")]
     pub fn url(url: &str) -> Result<Self, String> {
         let parsed = Url::parse(url).map_err(|e| format!("URL {url:?}: {e}"))?;
         let loopback = match parsed.host() {
@@ -127,9 +132,19 @@ impl RangeSource {
             )),
         }
     }
+
+    /// Without the `ip-fetch` feature: an error saying it is needed, checked when the
+    /// source is configured rather than at the first refresh.
+    #[cfg(not(feature = "ip-fetch"))]
+    pub fn url(url: &str) -> Result<Self, String> {
+        // Not echoed: it may carry credentials, and only `ip-fetch` can redact it.
+        let _ = url;
+        Err("a URL source needs the `ip-fetch` feature of hookguard-layers".into())
+    }
 }
 
 /// A URL without credentials or query, safe for errors and logs.
+#[cfg(feature = "ip-fetch")]
 fn redacted(url: &Url) -> String {
     let host = url.host_str().unwrap_or("");
     let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
@@ -140,6 +155,7 @@ impl fmt::Debug for RangeSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RangeSource::File(path) => write!(f, "File({})", path.display()),
+            #[cfg(feature = "ip-fetch")]
             RangeSource::Url(url) => write!(f, "Url({})", redacted(url)),
         }
     }
@@ -149,6 +165,7 @@ impl fmt::Display for RangeSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RangeSource::File(path) => write!(f, "{}", path.display()),
+            #[cfg(feature = "ip-fetch")]
             RangeSource::Url(url) => f.write_str(&redacted(url)),
         }
     }
@@ -213,7 +230,7 @@ struct Inner {
     format: RangeFormat,
     ranges: ArcSwap<IpSet>,
     status: watch::Sender<RefreshStatus>,
-    #[cfg(feature = "fetch")]
+    #[cfg(feature = "ip-fetch")]
     client: std::sync::OnceLock<reqwest::Client>,
 }
 
@@ -227,7 +244,7 @@ impl ProviderRanges {
                 format,
                 ranges: ArcSwap::from_pointee(IpSet::new()),
                 status: watch::Sender::new(RefreshStatus::default()),
-                #[cfg(feature = "fetch")]
+                #[cfg(feature = "ip-fetch")]
                 client: std::sync::OnceLock::new(),
             }),
         }
@@ -333,6 +350,7 @@ impl ProviderRanges {
             RangeSource::File(path) => tokio::fs::read(path)
                 .await
                 .map_err(|e| self.error(format!("cannot read the file: {e}")))?,
+            #[cfg(feature = "ip-fetch")]
             RangeSource::Url(url) => self.fetch(url).await?,
         };
         if document.len() > MAX_DOCUMENT_BYTES {
@@ -341,7 +359,7 @@ impl ProviderRanges {
         Ok(document)
     }
 
-    #[cfg(feature = "fetch")]
+    #[cfg(feature = "ip-fetch")]
     async fn fetch(&self, url: &Url) -> Result<Vec<u8>, ProviderError> {
         let client = match self.inner.client.get() {
             Some(client) => client,
@@ -378,14 +396,9 @@ impl ProviderRanges {
         }
         Ok(body)
     }
-
-    #[cfg(not(feature = "fetch"))]
-    async fn fetch(&self, _url: &Url) -> Result<Vec<u8>, ProviderError> {
-        Err(self.error("hookguard-layers was built without the `fetch` feature"))
-    }
 }
 
-#[cfg(feature = "fetch")]
+#[cfg(feature = "ip-fetch")]
 fn chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();

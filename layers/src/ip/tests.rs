@@ -9,11 +9,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
-use tower::{service_fn, Layer, ServiceBuilder, ServiceExt};
+use tower::{service_fn, Layer, ServiceExt};
 
 use super::*;
-use crate::rate::{RateLimitLayer, RateLimiter, RateQuota, RateScope};
-use crate::verify::{schemes, Keyring, VerifySignatureLayer};
 use crate::{Admission, Reason};
 
 /// Answers with the client address the filter decided on, and the body it received.
@@ -162,77 +160,87 @@ async fn the_sidecar_admission_type_gets_the_rejection_as_a_response() {
     }
 }
 
-// GitHub's published test delivery: secret "It's a Secret to Everybody", body
-// "Hello, World!" (https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries,
-// "Testing the webhook payload validation").
-const GITHUB_SECRET: &str = "It's a Secret to Everybody";
-const GITHUB_BODY: &str = "Hello, World!";
-const GITHUB_SIGNATURE: &str =
-    "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+/// The IP filter in front of the rate limiter and signature verification.
+#[cfg(all(feature = "rate", feature = "verify"))]
+mod composed {
+    use super::*;
+    use tower::ServiceBuilder;
 
-fn delivery(peer: &str, forwarded_for: Option<&str>, signature: &str) -> Request<Full<Bytes>> {
-    let mut builder = Request::post("/hook").header("x-hub-signature-256", signature);
-    if let Some(client) = forwarded_for {
-        builder = builder.header("x-forwarded-for", client);
+    use crate::rate::{RateLimitLayer, RateLimiter, RateQuota, RateScope};
+    use crate::verify::{schemes, Keyring, VerifySignatureLayer};
+
+    // GitHub's published test delivery: secret "It's a Secret to Everybody", body
+    // "Hello, World!" (https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries,
+    // "Testing the webhook payload validation").
+    const GITHUB_SECRET: &str = "It's a Secret to Everybody";
+    const GITHUB_BODY: &str = "Hello, World!";
+    const GITHUB_SIGNATURE: &str =
+        "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+
+    fn delivery(peer: &str, forwarded_for: Option<&str>, signature: &str) -> Request<Full<Bytes>> {
+        let mut builder = Request::post("/hook").header("x-hub-signature-256", signature);
+        if let Some(client) = forwarded_for {
+            builder = builder.header("x-forwarded-for", client);
+        }
+        let mut req = builder.body(Full::from(GITHUB_BODY)).unwrap();
+        req.extensions_mut()
+            .insert(peer.parse::<SocketAddr>().unwrap());
+        req
     }
-    let mut req = builder.body(Full::from(GITHUB_BODY)).unwrap();
-    req.extensions_mut()
-        .insert(peer.parse::<SocketAddr>().unwrap());
-    req
-}
 
-#[tokio::test]
-async fn ip_filter_rate_limit_and_signature_compose_in_one_service_builder() {
-    let scheme = schemes::by_name("github").unwrap();
-    let keys = Keyring::from_secrets(&*scheme, [GITHUB_SECRET]).unwrap();
-    let quota = RateQuota::per_minute(60).unwrap().burst(2).unwrap();
-    let app = ServiceBuilder::new()
-        // Cheapest first: no body read, refuses unknown senders outright.
-        .layer(IpFilterLayer::new(policy()))
-        // Still before the body: keyed on the ClientIp the filter decided on.
-        .layer(RateLimitLayer::new(RateLimiter::new(
-            RateScope::ClientIp,
-            quota,
-        )))
-        // Reads and verifies the body only for admitted, unthrottled senders.
-        .layer(VerifySignatureLayer::new(scheme, keys).max_body(1 << 20))
-        .service(service_fn(echo));
+    #[tokio::test]
+    async fn ip_filter_rate_limit_and_signature_compose_in_one_service_builder() {
+        let scheme = schemes::by_name("github").unwrap();
+        let keys = Keyring::from_secrets(&*scheme, [GITHUB_SECRET]).unwrap();
+        let quota = RateQuota::per_minute(60).unwrap().burst(2).unwrap();
+        let app = ServiceBuilder::new()
+            // Cheapest first: no body read, refuses unknown senders outright.
+            .layer(IpFilterLayer::new(policy()))
+            // Still before the body: keyed on the ClientIp the filter decided on.
+            .layer(RateLimitLayer::new(RateLimiter::new(
+                RateScope::ClientIp,
+                quota,
+            )))
+            // Reads and verifies the body only for admitted, unthrottled senders.
+            .layer(VerifySignatureLayer::new(scheme, keys).max_body(1 << 20))
+            .service(service_fn(echo));
 
-    let ok = app
-        .clone()
-        .oneshot(delivery("192.30.252.7:1", None, GITHUB_SIGNATURE))
-        .await
-        .unwrap();
-    assert_eq!(ok.status(), StatusCode::OK);
-    assert_eq!(text(ok).await, "192.30.252.7 Hello, World!");
+        let ok = app
+            .clone()
+            .oneshot(delivery("192.30.252.7:1", None, GITHUB_SIGNATURE))
+            .await
+            .unwrap();
+        assert_eq!(ok.status(), StatusCode::OK);
+        assert_eq!(text(ok).await, "192.30.252.7 Hello, World!");
 
-    let forged = GITHUB_SIGNATURE.replace("757107", "000000");
-    let bad = app
-        .clone()
-        .oneshot(delivery("192.30.252.7:1", None, &forged))
-        .await
-        .unwrap();
-    assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
+        let forged = GITHUB_SIGNATURE.replace("757107", "000000");
+        let bad = app
+            .clone()
+            .oneshot(delivery("192.30.252.7:1", None, &forged))
+            .await
+            .unwrap();
+        assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
 
-    // The burst of 2 is spent (the forged delivery counted too): throttled before the
-    // body is read.
-    let throttled = app
-        .clone()
-        .oneshot(delivery("192.30.252.7:1", None, GITHUB_SIGNATURE))
-        .await
-        .unwrap();
-    assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert!(throttled.headers().contains_key("retry-after"));
+        // The burst of 2 is spent (the forged delivery counted too): throttled before the
+        // body is read.
+        let throttled = app
+            .clone()
+            .oneshot(delivery("192.30.252.7:1", None, GITHUB_SIGNATURE))
+            .await
+            .unwrap();
+        assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(throttled.headers().contains_key("retry-after"));
 
-    // Another GitHub address, reached through our proxy, has its own bucket.
-    let proxied = delivery("10.0.0.2:1", Some("192.30.252.8"), GITHUB_SIGNATURE);
-    let response = app.clone().oneshot(proxied).await.unwrap();
-    assert_eq!(text(response).await, "192.30.252.8 Hello, World!");
+        // Another GitHub address, reached through our proxy, has its own bucket.
+        let proxied = delivery("10.0.0.2:1", Some("192.30.252.8"), GITHUB_SIGNATURE);
+        let response = app.clone().oneshot(proxied).await.unwrap();
+        assert_eq!(text(response).await, "192.30.252.8 Hello, World!");
 
-    // Not an allowed sender: refused before the rate limit or the signature matter.
-    let stranger = app
-        .oneshot(delivery("203.0.113.9:1", None, GITHUB_SIGNATURE))
-        .await
-        .unwrap();
-    assert_eq!(stranger.status(), StatusCode::FORBIDDEN);
+        // Not an allowed sender: refused before the rate limit or the signature matter.
+        let stranger = app
+            .oneshot(delivery("203.0.113.9:1", None, GITHUB_SIGNATURE))
+            .await
+            .unwrap();
+        assert_eq!(stranger.status(), StatusCode::FORBIDDEN);
+    }
 }

@@ -75,13 +75,8 @@ where
                 Ok(body) => body,
                 Err(rejection) => return Ok(S::Response::from_rejection(rejection)),
             };
-            let received_at = time::OffsetDateTime::from_unix_timestamp(rules.clock.now_unix())
-                .ok()
-                .and_then(|t| {
-                    t.format(&time::format_description::well_known::Rfc3339)
-                        .ok()
-                })
-                .unwrap_or_default();
+            let received_at =
+                crate::verify::rfc3339::format(rules.clock.now_unix()).unwrap_or_default();
             let meta = Metadata {
                 route: &rules.route,
                 delivery_id: parts

@@ -1,4 +1,9 @@
 //! Why a verification failed, and why a secret cannot be used.
+//!
+//! `Display` is written by hand rather than derived with `thiserror`: its proc-macro stack
+//! would be six of the `verify` feature's crates.
+
+use std::fmt;
 
 use http::{HeaderName, StatusCode};
 
@@ -8,17 +13,14 @@ use crate::reject::{Reason, Rejection};
 ///
 /// Every variant explains what it can without leaking anything: it never carries the
 /// expected signature, a secret, or the header's value.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum VerifyError {
     /// A required header is absent (or empty).
-    #[error("missing header {0}")]
     MissingHeader(HeaderName),
     /// A header that must appear once appears several times.
-    #[error("header {0} appears more than once")]
     DuplicateHeader(HeaderName),
     /// A header does not parse.
-    #[error("malformed header {header}: expected {expected}")]
     MalformedHeader {
         /// The header's name.
         header: HeaderName,
@@ -26,32 +28,26 @@ pub enum VerifyError {
         expected: &'static str,
     },
     /// The body lacks the fields the scheme signs, or does not parse.
-    #[error("malformed body: expected {expected}")]
     MalformedBody {
         /// What a valid body looks like.
         expected: &'static str,
     },
     /// No secret is configured.
-    #[error("no secret configured")]
     NoSecret,
     /// None of the configured secrets is of a kind this request can be checked with.
-    #[error("secret in the wrong format: expected {expected}")]
     SecretFormat {
         /// The format the scheme needs.
         expected: &'static str,
     },
     /// No configured secret produces the request's signature.
-    #[error("signature mismatch")]
     SignatureMismatch,
     /// The signed timestamp is outside the tolerance window.
-    #[error("timestamp outside the tolerance window: {skew_secs} s {}", if *.skew_secs < 0 { "in the future" } else { "old" })]
     TimestampOutsideWindow {
         /// `now - timestamp` in seconds: positive when the request is old, negative when it
         /// claims to come from the future.
         skew_secs: i64,
     },
     /// The scheme signs the URL the provider called, and it is not known.
-    #[error("the scheme signs the request URL: configure the public URL of this route")]
     UrlUnknown,
 }
 
@@ -86,9 +82,44 @@ impl From<VerifyError> for Rejection {
     }
 }
 
+impl fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VerifyError::MissingHeader(name) => write!(f, "missing header {name}"),
+            VerifyError::DuplicateHeader(name) => write!(f, "header {name} appears more than once"),
+            VerifyError::MalformedHeader { header, expected } => {
+                write!(f, "malformed header {header}: expected {expected}")
+            }
+            VerifyError::MalformedBody { expected } => {
+                write!(f, "malformed body: expected {expected}")
+            }
+            VerifyError::NoSecret => f.write_str("no secret configured"),
+            VerifyError::SecretFormat { expected } => {
+                write!(f, "secret in the wrong format: expected {expected}")
+            }
+            VerifyError::SignatureMismatch => f.write_str("signature mismatch"),
+            VerifyError::TimestampOutsideWindow { skew_secs } => {
+                let direction = if *skew_secs < 0 {
+                    "in the future"
+                } else {
+                    "old"
+                };
+                write!(
+                    f,
+                    "timestamp outside the tolerance window: {skew_secs} s {direction}"
+                )
+            }
+            VerifyError::UrlUnknown => f.write_str(
+                "the scheme signs the request URL: configure the public URL of this route",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for VerifyError {}
+
 /// Why a configured secret cannot be used by a scheme. Never contains the secret.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("secret {index}: {problem}; expected {expected}")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecretError {
     /// Position of the secret in the list given.
     pub index: usize,
@@ -98,23 +129,47 @@ pub struct SecretError {
     pub expected: &'static str,
 }
 
+impl fmt::Display for SecretError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self {
+            index,
+            problem,
+            expected,
+        } = self;
+        write!(f, "secret {index}: {problem}; expected {expected}")
+    }
+}
+
+impl std::error::Error for SecretError {}
+
 /// Why `sign` could not produce headers.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SignError {
     /// The key cannot sign for this scheme (e.g. a public key).
-    #[error("this key cannot sign: expected {expected}")]
     KeyCannotSign {
         /// What a signing key looks like for the scheme.
         expected: &'static str,
     },
     /// The scheme signs the URL and none was given.
-    #[error("this scheme signs the request URL: pass --url")]
     UrlRequired,
     /// The body is not what the scheme needs.
-    #[error("body: expected {expected}")]
     Body {
         /// What the body must look like.
         expected: &'static str,
     },
 }
+
+impl fmt::Display for SignError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SignError::KeyCannotSign { expected } => {
+                write!(f, "this key cannot sign: expected {expected}")
+            }
+            SignError::UrlRequired => f.write_str("this scheme signs the request URL: pass --url"),
+            SignError::Body { expected } => write!(f, "body: expected {expected}"),
+        }
+    }
+}
+
+impl std::error::Error for SignError {}

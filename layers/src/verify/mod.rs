@@ -34,11 +34,13 @@
 //! ```
 
 mod error;
+mod form;
 #[doc(hidden)]
 pub mod fuzzing;
 mod json;
 mod layer;
 pub mod mac;
+pub(crate) mod rfc3339;
 mod scheme;
 pub mod schemes;
 mod secret;

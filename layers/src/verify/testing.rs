@@ -1,20 +1,9 @@
 //! Helpers for the schemes' unit tests.
 
-use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use http::{HeaderMap, HeaderValue, Method};
 
 use super::{Keyring, Scheme, SignOptions, Verified, VerifyContext, VerifyError, WebhookRequest};
-
-/// Builds a header map, keeping repeated names as repeated values.
-pub(crate) fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-    let mut map = HeaderMap::new();
-    for (name, value) in pairs {
-        map.append(
-            HeaderName::from_bytes(name.as_bytes()).unwrap(),
-            HeaderValue::from_str(value).unwrap(),
-        );
-    }
-    map
-}
+pub(crate) use crate::testing::headers;
 
 /// Verifies with the scheme's default tolerance at `now`.
 pub(crate) fn verify_with(

@@ -1,6 +1,6 @@
 use super::*;
 use crate::ip::parse_networks;
-use crate::verify::testing::headers;
+use crate::testing::headers;
 
 fn trusted(nets: &[&str]) -> IpSet {
     parse_networks(nets).unwrap().into_iter().collect()

@@ -82,6 +82,7 @@ fn malformed_or_empty_documents_are_refused_with_the_reason() {
     );
 }
 
+#[cfg(feature = "ip-fetch")]
 #[test]
 fn url_sources_require_https_except_for_loopback() {
     assert!(RangeSource::url("https://api.github.com/meta").is_ok());
@@ -99,6 +100,7 @@ fn url_sources_require_https_except_for_loopback() {
     assert!(RangeSource::url("not a url").is_err());
 }
 
+#[cfg(feature = "ip-fetch")]
 #[test]
 fn url_credentials_and_query_never_show() {
     let source = RangeSource::url("https://user:hunter2@example.com/list?token=s3cret").unwrap();
@@ -172,19 +174,16 @@ async fn first_load_failure_is_an_error() {
     assert_eq!(err.source_name, "/nonexistent/hookguard-ranges");
 }
 
-#[cfg(not(feature = "fetch"))]
-#[tokio::test]
-async fn url_sources_say_the_fetch_feature_is_off() {
-    let source = RangeSource::url("https://api.github.com/meta").unwrap();
-    let err = ProviderRanges::new("github", source, RangeFormat::GitHubMeta)
-        .refresh()
-        .await
-        .unwrap_err();
-    assert!(err.message.contains("without the `fetch` feature"), "{err}");
+#[cfg(not(feature = "ip-fetch"))]
+#[test]
+fn url_sources_say_the_ip_fetch_feature_is_off() {
+    let err = RangeSource::url("https://user:hunter2@api.github.com/meta").unwrap_err();
+    assert!(err.contains("needs the `ip-fetch` feature"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
 }
 
 /// Fetching over HTTP from a server the test starts on 127.0.0.1:0.
-#[cfg(feature = "fetch")]
+#[cfg(feature = "ip-fetch")]
 mod over_http {
     use std::net::SocketAddr;
     use std::sync::Mutex;

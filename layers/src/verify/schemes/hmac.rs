@@ -29,6 +29,7 @@ use http::HeaderName;
 use crate::verify::error::{SecretError, SignError, VerifyError};
 use crate::verify::json::top_level_string;
 use crate::verify::mac::{Encoding, MacAlgorithm};
+use crate::verify::rfc3339;
 use crate::verify::scheme::{
     match_mac, optional_header, parse_unix_seconds, single_header, Scheme, SignOptions, SignOutput,
     Verified, VerifyContext, WebhookRequest,
@@ -68,8 +69,7 @@ enum Part {
 }
 
 /// An error in a generic HMAC scheme's options.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("hmac scheme option {option}: {problem}; expected {expected}")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HmacOptionError {
     /// The option at fault.
     pub option: &'static str,
@@ -78,6 +78,24 @@ pub struct HmacOptionError {
     /// What is accepted.
     pub expected: &'static str,
 }
+
+// Display and Error by hand rather than derived with `thiserror`: its proc-macro stack
+// would be six of the `verify` feature's crates.
+impl std::fmt::Display for HmacOptionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self {
+            option,
+            problem,
+            expected,
+        } = self;
+        write!(
+            f,
+            "hmac scheme option {option}: {problem}; expected {expected}"
+        )
+    }
+}
+
+impl std::error::Error for HmacOptionError {}
 
 /// One HMAC in one header, over a payload built from a template.
 #[derive(Debug, Clone)]
@@ -257,12 +275,10 @@ impl HmacScheme {
             TimestampFormat::UnixSeconds => parse_unix_seconds(text, header)?,
             TimestampFormat::UnixMillis => parse_unix_seconds(text, header)? / 1000,
             TimestampFormat::Rfc3339 => {
-                time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-                    .map_err(|_| VerifyError::MalformedHeader {
-                        header: header.clone(),
-                        expected: "an RFC 3339 timestamp",
-                    })?
-                    .unix_timestamp()
+                rfc3339::parse(text).ok_or_else(|| VerifyError::MalformedHeader {
+                    header: header.clone(),
+                    expected: "an RFC 3339 timestamp",
+                })?
             }
         };
         Ok(Some((text, seconds)))
@@ -383,13 +399,7 @@ impl Scheme for HmacScheme {
             Some((_, TimestampFormat::UnixSeconds)) => options.timestamp.to_string(),
             Some((_, TimestampFormat::UnixMillis)) => (options.timestamp * 1000).to_string(),
             Some((_, TimestampFormat::Rfc3339)) => {
-                time::OffsetDateTime::from_unix_timestamp(options.timestamp)
-                    .ok()
-                    .and_then(|t| {
-                        t.format(&time::format_description::well_known::Rfc3339)
-                            .ok()
-                    })
-                    .unwrap_or_default()
+                rfc3339::format(options.timestamp).unwrap_or_default()
             }
         };
         let id = options

@@ -42,9 +42,9 @@
 use http::header::CONTENT_TYPE;
 use http::HeaderMap;
 use serde_json::Value;
-use std::borrow::Cow;
 
 use crate::verify::error::{SecretError, SignError, VerifyError};
+use crate::verify::form;
 use crate::verify::json::top_level_field;
 use crate::verify::mac::MacAlgorithm;
 use crate::verify::scheme::{
@@ -225,30 +225,14 @@ fn json_fields(body: &[u8]) -> Result<Presented, VerifyError> {
     validate(raw, &JSON)
 }
 
-/// Decodes a form component (`+` is a space, `%XX` a byte).
-fn form_decode(component: &[u8]) -> Cow<'_, str> {
-    // `parse` on a lone component yields it as the key of one pair.
-    form_urlencoded::parse(component)
-        .next()
-        .map(|(key, _)| key)
-        .unwrap_or(Cow::Borrowed(""))
-}
-
-/// Splits `name=value` at the first `=`.
-fn split_pair(pair: &[u8]) -> (&[u8], &[u8]) {
-    match pair.iter().position(|&b| b == b'=') {
-        Some(i) => (&pair[..i], &pair[i + 1..]),
-        None => (pair, &[]),
-    }
-}
-
 fn form_fields(body: &[u8]) -> Result<Presented, VerifyError> {
     let mut raw = Raw::default();
-    for pair in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
-        let (name, value) = split_pair(pair);
+    for (name, value) in form::raw_pairs(body) {
         // Names are decoded so `t%69mestamp` cannot hide a second timestamp; values only
         // when needed (a routed message's body-html can be large).
-        raw.set_form_field(&form_decode(name), || form_decode(value).into_owned())?;
+        raw.set_form_field(&form::decode_lossy(name), || {
+            form::decode_lossy(value).into_owned()
+        })?;
     }
     validate(raw, &FORM)
 }
@@ -398,18 +382,20 @@ fn default_token(body: &[u8], timestamp: i64) -> String {
 fn sign_form(body: &[u8], fields: &Fields<'_>) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + 160);
     for pair in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
-        let name = form_decode(split_pair(pair).0);
+        // One pair: `pair` holds no `&` and is not empty.
+        let (name, _) = form::raw_pairs(pair).next().unwrap_or_default();
+        let name = form::decode_lossy(name);
         if matches!(&*name, "timestamp" | "token" | "signature") {
             continue;
         }
         out.extend_from_slice(pair);
         out.push(b'&');
     }
-    let mut serializer = form_urlencoded::Serializer::new(String::new());
+    let mut signed_fields = String::new();
     for (name, value) in fields.pairs() {
-        serializer.append_pair(name, value);
+        form::append_pair(&mut signed_fields, name, value);
     }
-    out.extend_from_slice(serializer.finish().as_bytes());
+    out.extend_from_slice(signed_fields.as_bytes());
     out
 }
 

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use super::scheme::Scheme;
 
 pub mod bitbucket;
+#[cfg(feature = "ed25519")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ed25519")))]
 pub mod discord;
 pub mod github;
 pub mod gitlab;
@@ -24,7 +26,8 @@ pub mod twilio;
 pub mod twitch;
 pub mod zoom;
 
-/// Every scheme name, as written in configuration and on the command line.
+/// Every scheme name, as written in configuration and on the command line. `discord`
+/// only with the `ed25519` feature.
 pub const NAMES: &[&str] = &[
     "github",
     "github-sha1",
@@ -42,6 +45,7 @@ pub const NAMES: &[&str] = &[
     "gitlab",
     "mailgun",
     "linear",
+    #[cfg(feature = "ed25519")]
     "discord",
     "hmac",
 ];
@@ -66,6 +70,7 @@ pub fn by_name(name: &str) -> Option<Arc<dyn Scheme>> {
         "gitlab" => Arc::new(gitlab::Gitlab),
         "mailgun" => Arc::new(mailgun::Mailgun),
         "linear" => Arc::new(linear::Linear),
+        #[cfg(feature = "ed25519")]
         "discord" => Arc::new(discord::Discord),
         "hmac" => Arc::new(hmac::HmacScheme::generic_default()),
         _ => return None,

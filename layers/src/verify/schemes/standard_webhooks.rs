@@ -6,9 +6,14 @@
 //! the base64-decoded secret (`whsec_<base64>` or bare base64), `v1a` is Ed25519 checked
 //! with a `whpk_<base64>` public key (signed with a `whsk_<base64>` private key). Unknown
 //! versions are skipped. Tolerance 300 s, as the reference libraries.
+//!
+//! `v1a` needs the `ed25519` feature: without it, `whpk_`/`whsk_` keys are refused when
+//! parsed (so a route cannot be configured to expect what this build cannot check) and
+//! `v1a` signatures match no key.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+#[cfg(feature = "ed25519")]
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use http::HeaderName;
 
@@ -64,6 +69,73 @@ pub fn parse_signature_list(value: &str) -> Option<Vec<SignatureEntry<'_>>> {
     (!entries.is_empty()).then_some(entries)
 }
 
+/// Whether `key` is an Ed25519 key that made one of `signatures` over `message`.
+#[cfg_attr(not(feature = "ed25519"), allow(unused_variables))]
+fn ed25519_verifies(key: &Key, message: &[u8], signatures: &[[u8; 64]]) -> bool {
+    #[cfg(feature = "ed25519")]
+    if let Some(public) = key.ed25519_public() {
+        return signatures
+            .iter()
+            .any(|sig| public.verify(message, &Signature::from_bytes(sig)).is_ok());
+    }
+    false
+}
+
+#[cfg(feature = "ed25519")]
+fn ed25519_public_key(encoded: &str) -> Result<Key, SecretError> {
+    let bytes: [u8; 32] = decode_b64(encoded, "whpk_ key is not base64")?
+        .try_into()
+        .map_err(|_| {
+            secret_error(
+                "whpk_ key is not 32 bytes",
+                "whpk_<base64 of a 32-byte Ed25519 public key>",
+            )
+        })?;
+    let key = VerifyingKey::from_bytes(&bytes).map_err(|_| {
+        secret_error(
+            "whpk_ key is not an Ed25519 point",
+            "a valid Ed25519 public key",
+        )
+    })?;
+    Ok(Key::Ed25519Public(key))
+}
+
+#[cfg(feature = "ed25519")]
+fn ed25519_signing_key(encoded: &str) -> Result<Key, SecretError> {
+    let bytes = zeroize::Zeroizing::new(decode_b64(encoded, "whsk_ key is not base64")?);
+    // The reference libraries write the 32-byte seed, some tools the 64-byte keypair.
+    let seed: [u8; 32] = bytes
+        .get(..32)
+        .filter(|_| bytes.len() == 32 || bytes.len() == 64)
+        .and_then(|s| s.try_into().ok())
+        .ok_or_else(|| {
+            secret_error(
+                "whsk_ key is not 32 or 64 bytes",
+                "whsk_<base64 of an Ed25519 seed>",
+            )
+        })?;
+    Ok(Key::Ed25519Private(Box::new(SigningKey::from_bytes(&seed))))
+}
+
+// Without the feature, a route cannot be configured to expect what this build cannot check.
+#[cfg(not(feature = "ed25519"))]
+fn ed25519_public_key(_: &str) -> Result<Key, SecretError> {
+    Err(without_ed25519())
+}
+
+#[cfg(not(feature = "ed25519"))]
+fn ed25519_signing_key(_: &str) -> Result<Key, SecretError> {
+    Err(without_ed25519())
+}
+
+#[cfg(not(feature = "ed25519"))]
+fn without_ed25519() -> SecretError {
+    secret_error(
+        "whpk_ and whsk_ keys (v1a) need the `ed25519` feature of hookguard-layers",
+        "whsec_<base64> (or bare base64) for v1",
+    )
+}
+
 fn decode_b64(text: &str, problem: &'static str) -> Result<Vec<u8>, SecretError> {
     STANDARD
         .decode(text)
@@ -81,21 +153,7 @@ impl Scheme for StandardWebhooks {
 
     fn parse_key(&self, secret: &str) -> Result<Key, SecretError> {
         if let Some(public) = secret.strip_prefix("whpk_") {
-            let bytes: [u8; 32] = decode_b64(public, "whpk_ key is not base64")?
-                .try_into()
-                .map_err(|_| {
-                    secret_error(
-                        "whpk_ key is not 32 bytes",
-                        "whpk_<base64 of a 32-byte Ed25519 public key>",
-                    )
-                })?;
-            let key = VerifyingKey::from_bytes(&bytes).map_err(|_| {
-                secret_error(
-                    "whpk_ key is not an Ed25519 point",
-                    "a valid Ed25519 public key",
-                )
-            })?;
-            return Ok(Key::Ed25519Public(key));
+            return ed25519_public_key(public);
         }
         if secret.starts_with("whsk_") {
             return self.parse_signing_key(secret);
@@ -112,19 +170,7 @@ impl Scheme for StandardWebhooks {
         let Some(private) = secret.strip_prefix("whsk_") else {
             return self.parse_key(secret);
         };
-        let bytes = zeroize::Zeroizing::new(decode_b64(private, "whsk_ key is not base64")?);
-        // The reference libraries write the 32-byte seed, some tools the 64-byte keypair.
-        let seed: [u8; 32] = bytes
-            .get(..32)
-            .filter(|_| bytes.len() == 32 || bytes.len() == 64)
-            .and_then(|s| s.try_into().ok())
-            .ok_or_else(|| {
-                secret_error(
-                    "whsk_ key is not 32 or 64 bytes",
-                    "whsk_<base64 of an Ed25519 seed>",
-                )
-            })?;
-        Ok(Key::Ed25519Private(Box::new(SigningKey::from_bytes(&seed))))
+        ed25519_signing_key(private)
     }
 
     fn verify(
@@ -157,10 +203,10 @@ impl Scheme for StandardWebhooks {
             match entry.version {
                 "v1" => v1_texts.push(entry.signature),
                 "v1a" => {
-                    if let Ok(bytes) = STANDARD.decode(entry.signature) {
-                        if let Ok(sig) = Signature::from_slice(&bytes) {
-                            v1a.push(sig);
-                        }
+                    // An Ed25519 signature is 64 bytes; anything else can match no key.
+                    let bytes = STANDARD.decode(entry.signature).ok();
+                    if let Some(sig) = bytes.and_then(|b| <[u8; 64]>::try_from(b).ok()) {
+                        v1a.push(sig);
                     }
                 }
                 _ => {} // Unknown versions are skipped, as the spec asks.
@@ -184,11 +230,11 @@ impl Scheme for StandardWebhooks {
             Err(VerifyError::NoSecret) => return Err(VerifyError::NoSecret),
             Err(_) if !v1a.is_empty() => {
                 let message = signed.concat();
-                let hit = keys.entries().iter().enumerate().find(|(_, entry)| {
-                    entry.key.ed25519_public().is_some_and(|public| {
-                        v1a.iter().any(|sig| public.verify(&message, sig).is_ok())
-                    })
-                });
+                let hit = keys
+                    .entries()
+                    .iter()
+                    .enumerate()
+                    .find(|(_, entry)| ed25519_verifies(&entry.key, &message, &v1a));
                 match hit {
                     Some((index, entry)) => (index, &entry.id),
                     None => return Err(VerifyError::SignatureMismatch),
@@ -224,6 +270,7 @@ impl Scheme for StandardWebhooks {
         let signed: [&[u8]; 5] = [id.as_bytes(), b".", ts.as_bytes(), b".", request.body];
         let signature = match key {
             Key::Mac(mac) => format!("v1,{}", mac.compute(&signed).to_base64()),
+            #[cfg(feature = "ed25519")]
             Key::Ed25519Private(sk) => format!(
                 "v1a,{}",
                 STANDARD.encode(sk.sign(&signed.concat()).to_bytes())

@@ -21,6 +21,7 @@ use subtle::ConstantTimeEq;
 
 use super::hmac::default_delivery_id;
 use crate::verify::error::{SecretError, SignError, VerifyError};
+use crate::verify::form;
 use crate::verify::mac::{Encoding, MacAlgorithm, MacKey};
 use crate::verify::scheme::{
     optional_header, single_header, Scheme, SignOptions, SignOutput, Verified, VerifyContext,
@@ -106,59 +107,23 @@ fn body_hash_param(url: &str) -> Result<Option<String>, Unsignable> {
     };
     let query = query.split_once('#').map_or(query, |(q, _)| q);
     let mut found = None;
-    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
-        if name == BODY_HASH_PARAM {
+    for (name, value) in form::raw_pairs(query.as_bytes()) {
+        if form::decode_lossy(name) == BODY_HASH_PARAM {
             if found.is_some() {
                 return Err(Unsignable::RepeatedBodyHash);
             }
-            found = Some(value.into_owned());
+            found = Some(form::decode_lossy(value).into_owned());
         }
     }
     Ok(found)
 }
 
-/// Decodes an `application/x-www-form-urlencoded` body into (name, value) pairs.
-///
-/// Written here because `form_urlencoded::parse` replaces invalid UTF-8 with U+FFFD: two
-/// different bodies would then sign the same, and the app could decode them differently.
-/// Invalid UTF-8 is refused instead. Malformed `%` escapes are kept literally, as browsers,
-/// `form_urlencoded`, Python and Node all do.
+/// Decodes an `application/x-www-form-urlencoded` body into (name, value) pairs, refusing
+/// invalid UTF-8 (see [`form::decode`]).
 fn decode_form(body: &[u8]) -> Option<Vec<(String, String)>> {
-    let mut pairs = Vec::new();
-    for segment in body.split(|&b| b == b'&').filter(|s| !s.is_empty()) {
-        let (name, value) = match segment.iter().position(|&b| b == b'=') {
-            Some(eq) => (&segment[..eq], &segment[eq + 1..]),
-            None => (segment, &[][..]),
-        };
-        pairs.push((decode_component(name)?, decode_component(value)?));
-    }
-    Some(pairs)
-}
-
-fn decode_component(raw: &[u8]) -> Option<String> {
-    fn hex_value(b: &u8) -> Option<u8> {
-        (*b as char).to_digit(16).map(|d| d as u8)
-    }
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        match raw[i] {
-            b'+' => out.push(b' '),
-            b'%' => match (
-                raw.get(i + 1).and_then(hex_value),
-                raw.get(i + 2).and_then(hex_value),
-            ) {
-                (Some(high), Some(low)) => {
-                    out.push(high << 4 | low);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).ok()
+    form::raw_pairs(body)
+        .map(|(name, value)| Some((form::decode(name)?, form::decode(value)?)))
+        .collect()
 }
 
 /// The URLs to try: as given, then without its port or with the standard port added (the
