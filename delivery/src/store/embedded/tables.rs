@@ -12,6 +12,9 @@ use crate::message::{DeadCode, DeadReason, Direction, Message, MessageId, State,
 use crate::store::{DestinationStats, StoreError};
 
 /// The backend error of a fjall call, with what was being done.
+/// One keyspace's memtable before it is flushed to a segment.
+const MEMTABLE_BYTES: u64 = 8 * 1024 * 1024;
+
 pub(super) fn backend(doing: &str) -> impl FnOnce(fjall::Error) -> StoreError + '_ {
     move |e| StoreError::Backend(format!("{doing}: {e}"))
 }
@@ -53,7 +56,12 @@ pub(super) enum Read {
 
 impl Tables {
     pub(super) fn open(db: Database) -> Result<Self, fjall::Error> {
-        let ks = |name: &str| db.keyspace(name, KeyspaceCreateOptions::default);
+        // Memtables of 8 MiB (fjall: 64 MiB each): see the memory note in `store.rs`.
+        let ks = |name: &str| {
+            db.keyspace(name, || {
+                KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES)
+            })
+        };
         Ok(Self {
             messages: ks("messages")?,
             bodies: ks("bodies")?,
