@@ -283,20 +283,9 @@ fn message_id(raw: &str) -> Result<MessageId, Response> {
 }
 
 async fn dlq_show(State(state): State<AdminState>, Path(id): Path<String>) -> Response {
-    let (queue, id) = match (queue(&state), message_id(&id)) {
-        (Ok(q), Ok(id)) => (q, id),
-        (Err(r), _) | (_, Err(r)) => return r,
-    };
-    let message = match queue.store.get(&id).await {
-        Ok(Some(m)) => m,
-        Ok(None) => {
-            return error(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("no message {id}"),
-            )
-        }
-        Err(e) => return store_error(e),
+    let (queue, message) = match dead_letter(&state, &id).await {
+        Ok(found) => found,
+        Err(r) => return r,
     };
     let mut detail = summary(&message);
     detail["attempt_history"] = json!(message
@@ -331,37 +320,48 @@ async fn dlq_show(State(state): State<AdminState>, Path(id): Path<String>) -> Re
     Json(detail).into_response()
 }
 
+fn no_dead_letter(id: &MessageId) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no dead letter {id}"),
+    )
+}
+
+/// The queue and the dead letter `raw` names, or the answer that says why not.
+async fn dead_letter<'a>(
+    state: &'a AdminState,
+    raw: &str,
+) -> Result<(&'a Arc<Queue>, Message), Response> {
+    let queue = queue(state)?;
+    let id = message_id(raw)?;
+    match queue.store.get(&id).await {
+        Ok(Some(m)) if m.state == MessageState::Dead => Ok((queue, m)),
+        Ok(_) => Err(no_dead_letter(&id)),
+        Err(e) => Err(store_error(e)),
+    }
+}
+
 async fn dlq_retry_one(
     State(state): State<AdminState>,
     Extension(token): Extension<TokenId>,
     Path(id): Path<String>,
 ) -> Response {
-    let (queue, id) = match (queue(&state), message_id(&id)) {
-        (Ok(q), Ok(id)) => (q, id),
-        (Err(r), _) | (_, Err(r)) => return r,
+    let (queue, message) = match dead_letter(&state, &id).await {
+        Ok(found) => found,
+        Err(r) => return r,
     };
-    let destination = match queue.store.get(&id).await {
-        Ok(Some(m)) if m.state == MessageState::Dead => m.destination,
-        Ok(_) => {
-            return error(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("no dead letter {id}"),
-            )
-        }
-        Err(e) => return store_error(e),
-    };
-    match queue.store.requeue(&id, Timestamp::now()).await {
+    match queue.store.requeue(&message.id, Timestamp::now()).await {
         Ok(true) => {
-            audit(&token, "dlq.retry", &json!({ "id": id.to_string() }));
-            queue.engine.notify(&destination);
+            audit(
+                &token,
+                "dlq.retry",
+                &json!({ "id": message.id.to_string() }),
+            );
+            queue.engine.notify(&message.destination);
             Json(json!({ "retried": 1 })).into_response()
         }
-        Ok(false) => error(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no dead letter {id}"),
-        ),
+        Ok(false) => no_dead_letter(&message.id),
         Err(e) => store_error(e),
     }
 }
@@ -371,31 +371,20 @@ async fn dlq_delete(
     Extension(token): Extension<TokenId>,
     Path(id): Path<String>,
 ) -> Response {
-    let (queue, id) = match (queue(&state), message_id(&id)) {
-        (Ok(q), Ok(id)) => (q, id),
-        (Err(r), _) | (_, Err(r)) => return r,
+    let (queue, message) = match dead_letter(&state, &id).await {
+        Ok(found) => found,
+        Err(r) => return r,
     };
-    match queue.store.get(&id).await {
-        Ok(Some(m)) if m.state == MessageState::Dead => {}
-        Ok(_) => {
-            return error(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("no dead letter {id}"),
-            )
-        }
-        Err(e) => return store_error(e),
-    }
-    match queue.store.delete(&id).await {
+    match queue.store.delete(&message.id).await {
         Ok(true) => {
-            audit(&token, "dlq.delete", &json!({ "id": id.to_string() }));
+            audit(
+                &token,
+                "dlq.delete",
+                &json!({ "id": message.id.to_string() }),
+            );
             Json(json!({ "deleted": 1 })).into_response()
         }
-        Ok(false) => error(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no dead letter {id}"),
-        ),
+        Ok(false) => no_dead_letter(&message.id),
         Err(e) => store_error(e),
     }
 }
