@@ -65,6 +65,18 @@ fn load(path: &Path, env: HashMap<String, String>) -> Config {
 }
 
 #[test]
+fn the_queue_demo_loads_as_is() {
+    let env = HashMap::from([(
+        "HOOKGUARD_ADMIN_TOKEN".to_string(),
+        "demo-admin-token".to_string(),
+    )]);
+    let config = load(&example("queue.toml"), env);
+    assert_eq!(config.routes[0].delivery, crate::DeliveryMode::Queue);
+    assert_eq!(config.queue.retry_schedule.len(), 3);
+    assert_eq!(config.admin.tokens[0].id, "demo");
+}
+
+#[test]
 fn quickstart_loads_as_is() {
     let config = load(&example("quickstart.toml"), HashMap::new());
     assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
@@ -176,7 +188,7 @@ fn full_reports_each_missing_variable_and_file() {
 fn the_json_schema_accepts_the_examples_and_refuses_mistakes() {
     let schema: Value = serde_json::from_str(&json_schema()).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
-    for name in ["quickstart.toml", "full.toml", "full.yaml"] {
+    for name in ["quickstart.toml", "queue.toml", "full.toml", "full.yaml"] {
         let path = example(name);
         let text = std::fs::read_to_string(&path).unwrap();
         let format = Format::from_path(&path).unwrap();
