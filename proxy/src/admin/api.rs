@@ -21,7 +21,7 @@ use crate::queue::Queue;
 
 /// The id of the token a call was made with (never its value).
 #[derive(Clone)]
-struct TokenId(Arc<str>);
+pub(super) struct TokenId(Arc<str>);
 
 pub(super) fn router(state: AdminState) -> Router<AdminState> {
     Router::new()
@@ -31,11 +31,12 @@ pub(super) fn router(state: AdminState) -> Router<AdminState> {
         .route("/dlq/purge", post(dlq_purge))
         .route("/dlq/{id}", get(dlq_show).delete(dlq_delete))
         .route("/dlq/{id}/retry", post(dlq_retry_one))
+        .merge(super::subscriptions::router())
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such API route") })
         .layer(middleware::from_fn_with_state(state, authorize))
 }
 
-fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+pub(super) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
     (
         status,
         Json(json!({ "error": code, "message": message.into() })),
@@ -76,7 +77,7 @@ fn unauthorized(message: &str) -> Response {
     response
 }
 
-fn audit(token: &TokenId, action: &str, detail: &Value) {
+pub(super) fn audit(token: &TokenId, action: &str, detail: &Value) {
     tracing::info!(target: "hookguard::audit", token_id = %token.0, action, detail = %detail, "admin action");
 }
 
