@@ -15,7 +15,7 @@
 //!
 //! ```ignore
 //! let guard = Guard::new(vec![]);
-//! assert!(guard.check_ip("169.254.169.254".parse().unwrap()).unwrap_err().contains("link-local"));
+//! assert_eq!(guard.check_ip("169.254.169.254".parse().unwrap()), Err("cloud metadata (link-local)"));
 //! ```
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -49,7 +49,7 @@ impl Guard {
     }
 
     /// `Ok` when `ip` is public or in an allowed network; else what kind of address it is.
-    pub(crate) fn check_ip(&self, ip: IpAddr) -> Result<(), String> {
+    pub(crate) fn check_ip(&self, ip: IpAddr) -> Result<(), &'static str> {
         let Some(class) = special(ip) else {
             return Ok(());
         };
@@ -63,16 +63,15 @@ impl Guard {
         {
             return Ok(());
         }
-        Err(format!(
-            "{ip} is a {class} address (allow it with outbound.allow_networks)"
-        ))
+        Err(class)
     }
 
     /// Resolves `host` and checks every address; the addresses to connect to.
     pub(crate) async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, Refused> {
         let host = host.trim_start_matches('[').trim_end_matches(']');
         if let Ok(ip) = host.parse::<IpAddr>() {
-            self.check_ip(ip).map_err(Refused)?;
+            self.check_ip(ip)
+                .map_err(|class| Refused(format!("{ip} is a {class} address{HINT}")))?;
             return Ok(vec![SocketAddr::new(ip, port)]);
         }
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
@@ -83,12 +82,19 @@ impl Guard {
             return Err(Refused(format!("{host} has no address")));
         }
         for addr in &addrs {
-            self.check_ip(addr.ip())
-                .map_err(|why| Refused(format!("{host} resolves to {why}")))?;
+            self.check_ip(addr.ip()).map_err(|class| {
+                Refused(format!(
+                    "{host} resolves to {}, a {class} address{HINT}",
+                    addr.ip()
+                ))
+            })?;
         }
         Ok(addrs)
     }
 }
+
+/// How to let a refused address through, for the message.
+const HINT: &str = " (allow its network with outbound.allow_networks)";
 
 /// The guard as reqwest's resolver: every connection's name goes through it.
 #[derive(Debug, Clone)]
@@ -170,7 +176,7 @@ fn special_v6(ip: Ipv6Addr) -> Option<&'static str> {
 mod tests {
     use super::*;
 
-    fn refused(guard: &Guard, ip: &str) -> String {
+    fn refused(guard: &Guard, ip: &str) -> &'static str {
         guard
             .check_ip(ip.parse().unwrap())
             .expect_err(&format!("{ip} should be refused"))
@@ -241,7 +247,10 @@ mod tests {
             .await
             .unwrap_err()
             .to_string();
-        assert!(why.contains("localhost resolves to 127.0.0.1"), "{why}");
+        assert!(
+            why.contains("localhost resolves to 127.0.0.1, a loopback address"),
+            "{why}"
+        );
         assert!(why.contains("loopback"), "{why}");
         let allowed = Guard::new(vec![
             "127.0.0.0/8".parse().unwrap(),
