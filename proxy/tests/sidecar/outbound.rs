@@ -798,3 +798,73 @@ async fn a_401_with_the_primary_credential_is_retried_at_once_with_the_next() {
     assert_eq!(auth_sample("steady", "primary", "accepted"), Some(1.0));
     assert!(out.dead("rotated").await.is_empty());
 }
+
+/// Runs `hookguard ARGS` against `out`; exit code and stdout.
+fn cli(out: &Outbound, args: &[&str]) -> (i32, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hookguard"))
+        .args(args)
+        .env("HOOKGUARD_ADMIN_URL", out.proxy.admin_url(""))
+        .env("HOOKGUARD_ADMIN_TOKEN", TOKEN)
+        .env("HOOKGUARD_OUTBOUND_URL", format!("http://{}", out.events))
+        .output()
+        .expect("run hookguard");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    (
+        output.status.code().unwrap_or(-1),
+        format!("{stdout}{stderr}"),
+    )
+}
+
+#[tokio::test]
+async fn the_cli_sends_events_and_manages_subscriptions() {
+    let endpoint = Endpoint::ok().await;
+    let out = outbound(LOOPBACK, "").await;
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("sub.json");
+    std::fs::write(
+        &sub,
+        json!({ "id": "cli", "url": endpoint.url(), "events": ["job.*"], "secrets": [{ "id": "v1", "value": WHSEC }] }).to_string(),
+    )
+    .unwrap();
+    let data = dir.path().join("job.json");
+    std::fs::write(&data, r#"{"job": 42}"#).unwrap();
+    let add = format!("@{}", sub.display());
+    // Blocking is fine: the sidecar is another process, the endpoint waits its turn.
+    let (code, said) = cli(&out, &["subscriptions", "add", &add]);
+    assert_eq!(code, 0, "{said}");
+    assert!(said.contains("cli"), "{said}");
+    let data_arg = format!("@{}", data.display());
+    let (code, said) = cli(
+        &out,
+        &[
+            "events",
+            "send",
+            "--type",
+            "job.completed",
+            "--data",
+            &data_arg,
+            "--id",
+            "evt-cli-1",
+        ],
+    );
+    assert_eq!((code, said.trim()), (0, "evt-cli-1"));
+    assert_eventually!(endpoint.count() == 1, "the CLI's event was not delivered");
+    let body: Value = serde_json::from_slice(&endpoint.got()[0].body).unwrap();
+    assert_eq!(body["data"], json!({ "job": 42 }));
+    let (code, said) = cli(
+        &out,
+        &["events", "send", "--type", "nobody.cares", "--data", "{}"],
+    );
+    assert_eq!(code, 1, "{said}");
+    assert!(said.contains("422"), "{said}");
+    let (code, said) = cli(&out, &["subscriptions", "list"]);
+    assert_eq!(code, 0);
+    assert!(said.contains("cli") && said.contains("job.*"), "{said}");
+    let (code, _) = cli(&out, &["subscriptions", "disable", "cli"]);
+    assert_eq!(code, 0);
+    let (code, said) = cli(&out, &["subscriptions", "delete", "cli"]);
+    assert_eq!(code, 0, "{said}");
+    let (code, said) = cli(&out, &["subscriptions", "delete", "cli"]);
+    assert_eq!(code, 1, "{said}");
+}
