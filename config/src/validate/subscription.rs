@@ -322,3 +322,98 @@ fn can_sign(
         Err(e) => Err(e.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::path::Path;
+
+    use crate::{Config, Format};
+
+    const UPSTREAM: &str = "[upstream]\naddress = \"127.0.0.1:3000\"\n";
+
+    fn problems(text: &str) -> String {
+        let env: HashMap<String, String> = HashMap::new();
+        Config::from_text(
+            &format!("{UPSTREAM}{text}"),
+            Format::Toml,
+            Path::new("o.toml"),
+            &env,
+        )
+        .expect_err("should be refused")
+        .to_string()
+    }
+
+    #[test]
+    fn an_outbound_only_configuration_needs_no_route() {
+        let env: HashMap<String, String> = HashMap::new();
+        let text = format!(
+            "{UPSTREAM}[outbound]\n[[subscriptions]]\nid = \"a\"\nurl = \"https://x.example/h\"\nevents = [\"job.*\"]\nsecrets = [{{ id = \"v1\", value = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" }}]\n"
+        );
+        let config = Config::from_text(&text, Format::Toml, Path::new("o.toml"), &env).unwrap();
+        assert_eq!(
+            config.outbound.unwrap().listen.to_string(),
+            "127.0.0.1:8081"
+        );
+        assert_eq!(config.subscriptions[0].scheme, "standard-webhooks");
+    }
+
+    #[test]
+    fn every_subscription_problem_is_reported_with_its_place() {
+        let p = problems(
+            r#"
+[outbound]
+listen = "0.0.0.0:8081"
+allow_networks = ["10.0.0.1/8"]
+
+[[routes]]
+id = "github"
+match.path = "/gh"
+scheme = "github"
+secrets = [{ id = "p", value = "x" }]
+
+[[subscriptions]]
+id = "github"
+url = "http://plain.example/h"
+events = ["job completed", "job.*"]
+secrets = [{ id = "v1", value = "not-a-whsec" }]
+max_retries = 11
+timeout = "1s"
+auth = { kind = "header", primary = { id = "k", value = "key" } }
+
+[[subscriptions]]
+id = "mail"
+url = "https://m.example/h"
+events = []
+scheme = "mailgun"
+secrets = [{ id = "v1", value = "key-1" }]
+"#,
+        );
+        for expected in [
+            "o.toml:4:8: outbound.tokens: the outbound listener on 0.0.0.0:8081 is reachable beyond this host",
+            "outbound.allow_networks[0]: \"10.0.0.1/8\" has host bits set",
+            "subscriptions[0].id: \"github\" is also the id of routes[0]",
+            "subscriptions[0].url: a plain http:// endpoint",
+            "subscriptions[0].events[0]: \"job completed\" is not an event filter",
+            "subscriptions[0].secrets[0]: scheme standard-webhooks cannot sign events with this secret",
+            "subscriptions[0].max_retries: 11 retries is out of range",
+            "subscriptions[0].timeout: an attempt timeout of 1s is out of range",
+            "subscriptions[0].auth.header: kind = \"header\" needs the header's name",
+            "subscriptions[1].events: no event type is delivered",
+            "subscriptions[1].secrets[0]: scheme mailgun cannot sign events with this secret: it rewrites the body",
+        ] {
+            assert!(p.contains(expected.split_once(": ").map_or(expected, |(at, rest)| if at.starts_with("o.toml") { rest } else { expected })), "missing {expected:?} in\n{p}");
+        }
+    }
+
+    #[test]
+    fn subscriptions_need_the_outbound_table() {
+        let p = problems(
+            "[[routes]]\nid = \"r\"\nmatch.path = \"/r\"\nscheme = \"github\"\nsecrets = [{ id = \"p\", value = \"x\" }]\n[[subscriptions]]\nid = \"a\"\nurl = \"https://x.example/h\"\nevents = [\"*\"]\nsecrets = [{ id = \"v1\", value = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" }]\n",
+        );
+        assert!(
+            p.contains("subscriptions without an `[outbound]` table are never used"),
+            "{p}"
+        );
+    }
+}

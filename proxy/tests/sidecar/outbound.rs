@@ -868,3 +868,55 @@ async fn the_cli_sends_events_and_manages_subscriptions() {
     let (code, said) = cli(&out, &["subscriptions", "delete", "cli"]);
     assert_eq!(code, 1, "{said}");
 }
+
+/// The smoke test of `examples/outbound_app.py` (skipped without `python3`).
+#[tokio::test]
+async fn the_example_app_posts_its_events() {
+    if std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("python3 not found: the example app is not run");
+        return;
+    }
+    let endpoint = Endpoint::ok().await;
+    let out = outbound(
+        LOOPBACK,
+        &subscription("acme", &endpoint.url(), r#"["job.*"]"#, ""),
+    )
+    .await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/outbound_app.py");
+    let output = std::process::Command::new("python3")
+        .arg(script)
+        .env("HOOKGUARD_OUTBOUND_URL", format!("http://{}", out.events))
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(printed.matches("202").count(), 2, "{printed}");
+    assert_eventually!(
+        endpoint.count() == 2,
+        "the endpoint got {}",
+        endpoint.count()
+    );
+    let types: Vec<String> = endpoint
+        .got()
+        .iter()
+        .map(|g| {
+            serde_json::from_slice::<Value>(&g.body).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        types,
+        ["job.started", "job.completed"],
+        "same key: in order"
+    );
+}
