@@ -248,10 +248,10 @@ impl Validator<'_> {
             let at = sp.key("auth");
             match auth.kind {
                 AuthKind::Header => {
-                    if !auth
+                    if auth
                         .header
                         .as_deref()
-                        .is_some_and(|h| http::HeaderName::try_from(h).is_ok())
+                        .is_none_or(|h| http::HeaderName::try_from(h).is_err())
                     {
                         self.issues.add(
                             at.key("header"),
