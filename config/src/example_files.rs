@@ -77,6 +77,29 @@ fn the_queue_demo_loads_as_is() {
 }
 
 #[test]
+fn the_outbound_example_loads_with_its_variables() {
+    let env = [
+        ("HOOKGUARD_ADMIN_TOKEN", "admin-token"),
+        (
+            "ACME_WEBHOOK_SECRET",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        ),
+        ("OPS_WEBHOOK_SECRET", "s3cret"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let config = load(&example("outbound.toml"), env);
+    assert!(
+        config.routes.is_empty(),
+        "an outbound-only sidecar needs no route"
+    );
+    assert_eq!(config.subscriptions.len(), 2);
+    assert!(config.subscriptions[0].matches("job.completed"));
+    assert!(!config.subscriptions[1].matches("job.completed"));
+}
+
+#[test]
 fn quickstart_loads_as_is() {
     let config = load(&example("quickstart.toml"), HashMap::new());
     assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
@@ -188,7 +211,13 @@ fn full_reports_each_missing_variable_and_file() {
 fn the_json_schema_accepts_the_examples_and_refuses_mistakes() {
     let schema: Value = serde_json::from_str(&json_schema()).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
-    for name in ["quickstart.toml", "queue.toml", "full.toml", "full.yaml"] {
+    for name in [
+        "quickstart.toml",
+        "queue.toml",
+        "full.toml",
+        "full.yaml",
+        "outbound.toml",
+    ] {
         let path = example(name);
         let text = std::fs::read_to_string(&path).unwrap();
         let format = Format::from_path(&path).unwrap();

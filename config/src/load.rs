@@ -133,7 +133,7 @@ impl Config {
         for &(i, route) in &routes {
             validator.route(i, route, &defaults);
         }
-        validator.across(&routes, parsed.routes.len());
+        validator.across(&routes, parsed.routes.len(), parsed.top.as_ref());
         // A value already reported as unreadable is not reported again as, say, missing.
         issues.extend(
             validator

@@ -100,7 +100,26 @@ impl HttpTransport {
 
     /// Delivers to each message's target as a full URL (outbound endpoints).
     pub fn to_urls() -> Result<Self, TransportError> {
-        let client = reqwest::Client::builder()
+        Self::build(reqwest::Client::builder())
+    }
+
+    /// Like [`HttpTransport::to_urls`], but every host name is resolved by `resolver`, and
+    /// no proxy from the environment is used (a proxy would resolve names itself). This
+    /// is the hook of an SSRF guard: a resolver that refuses private addresses makes the
+    /// client connect only to addresses it checked. IP literals in URLs are not resolved:
+    /// the caller checks those before sending.
+    pub fn to_urls_resolving(
+        resolver: std::sync::Arc<dyn reqwest::dns::Resolve>,
+    ) -> Result<Self, TransportError> {
+        Self::build(
+            reqwest::Client::builder()
+                .dns_resolver2(resolver)
+                .no_proxy(),
+        )
+    }
+
+    fn build(builder: reqwest::ClientBuilder) -> Result<Self, TransportError> {
+        let client = builder
             .redirect(reqwest::redirect::Policy::none())
             // The engine sets a timeout per attempt; this one only bounds idle sockets.
             .pool_idle_timeout(Duration::from_secs(90))

@@ -4,6 +4,7 @@
 mod admin;
 mod cli;
 mod metrics;
+mod outbound;
 mod queue;
 mod runtime;
 mod sidecar;

@@ -182,6 +182,22 @@ fn retention(config: &Config) -> (Duration, Duration) {
 }
 
 fn policy(config: &Config, route: &RouteQueue) -> Result<DestinationPolicy, String> {
+    policy_for(
+        config,
+        route.max_retries,
+        route.timeout.get(),
+        route.concurrency,
+    )
+}
+
+/// A destination's policy: its own retries, timeout and concurrency, the queue's schedule
+/// and breaker (queued routes and outbound subscriptions alike).
+pub(crate) fn policy_for(
+    config: &Config,
+    max_retries: u32,
+    timeout: Duration,
+    concurrency: u32,
+) -> Result<DestinationPolicy, String> {
     let delays: Vec<Duration> = config
         .queue
         .retry_schedule
@@ -189,11 +205,10 @@ fn policy(config: &Config, route: &RouteQueue) -> Result<DestinationPolicy, Stri
         .map(|d| d.get())
         .collect();
     let breaker = &config.queue.breaker;
-    let timeout = route.timeout.get();
     Ok(DestinationPolicy {
-        max_retries: route.max_retries,
+        max_retries,
         timeout,
-        concurrency: route.concurrency as usize,
+        concurrency: concurrency as usize,
         schedule: Schedule::new(delays).map_err(|_| "queue.retry_schedule is empty".to_owned())?,
         breaker: BreakerConfig {
             consecutive_failures: breaker.consecutive_failures,

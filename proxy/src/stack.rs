@@ -50,6 +50,8 @@ pub(crate) struct Persistent {
     queue: tokio::sync::OnceCell<Arc<crate::queue::Queue>>,
     /// The admin API's tokens, resolved from their sources at each (re)load.
     pub(crate) admin_tokens: Arc<arc_swap::ArcSwap<crate::admin::Tokens>>,
+    /// The outbound side, started by the first configuration with `[outbound]`.
+    outbound: tokio::sync::OnceCell<Arc<crate::outbound::Outbound>>,
 }
 
 impl Persistent {
@@ -61,12 +63,18 @@ impl Persistent {
             base_dir,
             queue: tokio::sync::OnceCell::new(),
             admin_tokens: Arc::default(),
+            outbound: tokio::sync::OnceCell::new(),
         }
     }
 
     /// The durable queue, if a configuration has opened it.
     pub(crate) fn queue(&self) -> Option<&Arc<crate::queue::Queue>> {
         self.queue.get()
+    }
+
+    /// The outbound side, if a configuration has started it.
+    pub(crate) fn outbound(&self) -> Option<&Arc<crate::outbound::Outbound>> {
+        self.outbound.get()
     }
 
     fn limiter(
@@ -128,10 +136,12 @@ pub(crate) async fn build(config: &Config, persistent: &Persistent) -> Result<Sn
             .map_err(|e| format!("route {}: {e}", route.id))?;
         routes.push(Arc::new(built));
     }
-    let queue = if config
-        .routes
-        .iter()
-        .any(|r| r.delivery == hookguard_config::DeliveryMode::Queue)
+    // Outbound messages live in the same queue as queued routes' (one store, one DLQ).
+    let queue = if config.outbound.is_some()
+        || config
+            .routes
+            .iter()
+            .any(|r| r.delivery == hookguard_config::DeliveryMode::Queue)
     {
         let queue = persistent
             .queue
@@ -147,6 +157,19 @@ pub(crate) async fn build(config: &Config, persistent: &Persistent) -> Result<Sn
         }
         persistent.queue.get().cloned()
     };
+    if let Some(queue) = queue.as_ref().filter(|_| config.outbound.is_some()) {
+        persistent
+            .outbound
+            .get_or_try_init(|| {
+                crate::outbound::Outbound::open(config, Arc::clone(queue), &persistent.base_dir)
+            })
+            .await?;
+    }
+    if let Some(outbound) = persistent.outbound.get() {
+        // Without `[outbound]` now, the listener stays (a restart stops it) and only the
+        // API-made subscriptions remain.
+        outbound.apply(config).await?;
+    }
     persistent.admin_tokens.store(Arc::new(
         crate::admin::Tokens::resolve(&config.admin.tokens, &persistent.base_dir).await?,
     ));

@@ -15,6 +15,7 @@ mod ip;
 mod route;
 mod rules;
 mod secret;
+mod subscription;
 
 pub use delivery::{
     default_retry_schedule, Admin, BreakerSettings, DeliveryMode, DurabilityName, OrderingKey,
@@ -29,6 +30,7 @@ pub use route::{
 };
 pub use rules::{EventSourceSpec, OnMissingName, PayloadRules};
 pub use secret::{InfisicalRef, SecretSource, SecretSourceError, SecretSpec, VaultRef};
+pub use subscription::{event_matches, AuthKind, EndpointAuth, Outbound, Subscription};
 
 /// hookguard's configuration: where it listens, the app it protects, and the webhook routes.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
@@ -63,6 +65,14 @@ pub struct Config {
     /// The admin API's credentials.
     #[serde(default)]
     pub admin: Admin,
+    /// Outbound webhooks: the listener the app posts events to. Unset: no outbound side
+    /// (and no `[[subscriptions]]`).
+    #[serde(default)]
+    pub outbound: Option<Outbound>,
+    /// The endpoints outbound events are delivered to (more can be added through the
+    /// admin API). Needs `[outbound]`.
+    #[serde(default)]
+    pub subscriptions: Vec<Subscription>,
     /// Where each value was in the file it was loaded from.
     #[serde(skip)]
     #[schemars(skip)]

@@ -87,13 +87,7 @@ impl Route {
     /// The scheme of this route with its options. Fails only on a configuration that did
     /// not pass validation.
     pub fn build_scheme(&self) -> Result<Arc<dyn Scheme>, SchemeError> {
-        if self.scheme == "hmac" {
-            let options = self.hmac.clone().unwrap_or_default().options();
-            return HmacScheme::generic(&options)
-                .map(|s| Arc::new(s) as Arc<dyn Scheme>)
-                .map_err(SchemeError::Options);
-        }
-        schemes::by_name(&self.scheme).ok_or_else(|| SchemeError::Unknown(self.scheme.clone()))
+        build_scheme(&self.scheme, self.hmac.as_ref())
     }
 
     /// This route's tolerance: its own, else the default's; `None` leaves the scheme's own.
@@ -239,6 +233,20 @@ impl fmt::Debug for RouteKey {
             .field("enabled", &self.enabled)
             .finish()
     }
+}
+
+/// The scheme called `name`; `hmac` with `options` (its defaults when `None`).
+pub(crate) fn build_scheme(
+    name: &str,
+    options: Option<&HmacSpec>,
+) -> Result<Arc<dyn Scheme>, SchemeError> {
+    if name == "hmac" {
+        let options = options.cloned().unwrap_or_default().options();
+        return HmacScheme::generic(&options)
+            .map(|s| Arc::new(s) as Arc<dyn Scheme>)
+            .map_err(SchemeError::Options);
+    }
+    schemes::by_name(name).ok_or_else(|| SchemeError::Unknown(name.to_owned()))
 }
 
 /// Options of the generic `hmac` scheme. Unset options take the defaults shown, which

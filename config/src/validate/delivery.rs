@@ -86,7 +86,7 @@ impl Validator<'_> {
     }
 
     /// Secrets that are not a route's signing secrets: ids unique, one source each.
-    fn named_secrets(&mut self, at: &FieldPath, secrets: &[SecretSpec], what: &str) {
+    pub(super) fn named_secrets(&mut self, at: &FieldPath, secrets: &[SecretSpec], what: &str) {
         for (j, secret) in secrets.iter().enumerate() {
             let sp = at.index(j);
             check_identifier(&mut self.issues, sp.key("id"), &secret.id, what);

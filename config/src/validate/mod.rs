@@ -15,6 +15,7 @@ use crate::units::{HumanDuration, Tolerance};
 mod delivery;
 mod matches;
 mod secrets;
+mod subscription;
 
 /// Schemes that sign the URL the provider called, so need `public_url`.
 const URL_SIGNING_SCHEMES: &[&str] = &["square"];
@@ -38,7 +39,7 @@ impl Config {
         for &(i, route) in &routes {
             validator.route(i, route, &self.defaults);
         }
-        validator.across(&routes, routes.len());
+        validator.across(&routes, routes.len(), Some(self));
         let issues = validator.finish();
         if issues.is_empty() {
             return Ok(());
@@ -111,6 +112,7 @@ impl<'a> Validator<'a> {
             check_rate(&mut self.issues, root.key("global_rate_limit"), rate);
         }
         self.queue_settings(config);
+        self.outbound(config);
     }
 
     pub(crate) fn route(&mut self, index: usize, route: &Route, defaults: &Defaults) {
@@ -162,8 +164,18 @@ impl<'a> Validator<'a> {
         }
     }
 
-    pub(crate) fn across(&mut self, routes: &[(usize, &Route)], total: usize) {
-        if total == 0 {
+    /// Checks across routes; `top` (when it could be read) for what routes share ids with.
+    pub(crate) fn across(
+        &mut self,
+        routes: &[(usize, &Route)],
+        total: usize,
+        top: Option<&Config>,
+    ) {
+        let outbound_only = top.is_some_and(|c| c.outbound.is_some());
+        if let Some(top) = top {
+            self.subscription_ids(routes, &top.subscriptions);
+        }
+        if total == 0 && !outbound_only {
             self.issues.add(
                 FieldPath::root().key("routes"),
                 "the configuration has no routes, so every request would be answered 404",

@@ -2,6 +2,10 @@
 //! from `admin.tokens`; without any configured, every call is refused. State-changing calls
 //! are written to the audit log (target `hookguard::audit`) with the token's id.
 
+// Helpers return the refusal `Response` itself as the error, as axum handlers answer;
+// boxing it would only add an allocation to every refusal.
+#![allow(clippy::result_large_err)]
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -21,7 +25,7 @@ use crate::queue::Queue;
 
 /// The id of the token a call was made with (never its value).
 #[derive(Clone)]
-struct TokenId(Arc<str>);
+pub(super) struct TokenId(Arc<str>);
 
 pub(super) fn router(state: AdminState) -> Router<AdminState> {
     Router::new()
@@ -31,11 +35,12 @@ pub(super) fn router(state: AdminState) -> Router<AdminState> {
         .route("/dlq/purge", post(dlq_purge))
         .route("/dlq/{id}", get(dlq_show).delete(dlq_delete))
         .route("/dlq/{id}/retry", post(dlq_retry_one))
+        .merge(super::subscriptions::router())
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such API route") })
         .layer(middleware::from_fn_with_state(state, authorize))
 }
 
-fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+pub(super) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
     (
         status,
         Json(json!({ "error": code, "message": message.into() })),
@@ -76,7 +81,7 @@ fn unauthorized(message: &str) -> Response {
     response
 }
 
-fn audit(token: &TokenId, action: &str, detail: &Value) {
+pub(super) fn audit(token: &TokenId, action: &str, detail: &Value) {
     tracing::info!(target: "hookguard::audit", token_id = %token.0, action, detail = %detail, "admin action");
 }
 

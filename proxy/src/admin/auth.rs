@@ -26,6 +26,15 @@ impl std::fmt::Debug for Tokens {
 impl Tokens {
     /// Fetches every configured token from its source.
     pub(crate) async fn resolve(specs: &[SecretSpec], base_dir: &Path) -> Result<Self, String> {
+        Self::resolve_named(specs, base_dir, "admin.tokens").await
+    }
+
+    /// Like [`Tokens::resolve`], for the tokens at config field `field`.
+    pub(crate) async fn resolve_named(
+        specs: &[SecretSpec],
+        base_dir: &Path,
+        field: &str,
+    ) -> Result<Self, String> {
         if specs.is_empty() {
             return Ok(Self::default());
         }
@@ -33,7 +42,7 @@ impl Tokens {
         let set = source
             .fetch("admin")
             .await
-            .map_err(|e| format!("admin.tokens: {e}"))?;
+            .map_err(|e| format!("{field}: {e}"))?;
         Ok(Self(
             set.entries()
                 .iter()

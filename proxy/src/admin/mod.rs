@@ -20,6 +20,7 @@ use crate::stack::Persistent;
 
 mod api;
 mod auth;
+mod subscriptions;
 
 pub(crate) use auth::Tokens;
 

@@ -25,7 +25,7 @@ pub(crate) struct AdminArgs {
     token_env: String,
     /// Print the API's JSON instead of a table.
     #[arg(long)]
-    json: bool,
+    pub(super) json: bool,
 }
 
 /// Filters of the dead-letter queue.
@@ -123,15 +123,19 @@ pub(crate) enum QueueCommand {
 }
 
 /// One call to the admin API.
-struct Call<'a> {
-    admin: &'a AdminArgs,
-    method: reqwest::Method,
-    path: String,
-    query: Vec<(&'static str, String)>,
+pub(super) struct Call<'a> {
+    pub(super) admin: &'a AdminArgs,
+    pub(super) method: reqwest::Method,
+    pub(super) path: String,
+    pub(super) query: Vec<(&'static str, String)>,
+    /// A JSON body, for calls that send one.
+    pub(super) body: Option<Value>,
 }
 
 impl Call<'_> {
-    fn send(self) -> Result<Result<Value, String>, String> {
+    /// The answer's JSON (`Ok`), or the refusal (`Err` inside); the outer `Err` is a
+    /// usage or connection error.
+    pub(super) fn send(self) -> Result<Result<Value, String>, String> {
         let token = std::env::var(&self.admin.token_env).map_err(|_| {
             format!(
                 "{} is not set: export the admin token (admin.tokens in the sidecar's config)",
@@ -148,10 +152,14 @@ impl Call<'_> {
             .build()
             .map_err(|e| e.to_string())?;
         runtime.block_on(async move {
-            let response = reqwest::Client::new()
+            let mut request = reqwest::Client::new()
                 .request(self.method, &url)
                 .query(&self.query)
-                .bearer_auth(token)
+                .bearer_auth(token);
+            if let Some(body) = &self.body {
+                request = request.json(body);
+            }
+            let response = request
                 .timeout(std::time::Duration::from_secs(30))
                 .send()
                 .await
@@ -184,6 +192,7 @@ fn call(
         method,
         path,
         query,
+        body: None,
     })
     .send()?
     {
@@ -256,7 +265,7 @@ fn cell(v: &Value) -> String {
     }
 }
 
-fn table(rows: &[Value], columns: &[&str]) -> Table {
+pub(super) fn table(rows: &[Value], columns: &[&str]) -> Table {
     let mut table = Table::new();
     table
         .load_preset(UTF8_FULL_CONDENSED)

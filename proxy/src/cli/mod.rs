@@ -1,5 +1,5 @@
 //! The command line: `hookguard run`, `check`, `config schema`, `verify`, `sign`, `dlq`,
-//! `queue`.
+//! `queue`, `events`, `subscriptions`.
 //!
 //! Exit codes are part of the interface (other tools call these commands): 0 success,
 //! 1 the request is invalid, 2 a usage error or an unusable secret.
@@ -7,6 +7,7 @@
 mod check;
 mod dlq;
 mod echo;
+mod events;
 mod inject;
 mod request;
 mod run;
@@ -61,6 +62,12 @@ enum Command {
     /// The delivery queue of a running sidecar (through its admin API).
     #[command(subcommand)]
     Queue(dlq::QueueCommand),
+    /// Post outbound events to a running sidecar, as the app does.
+    #[command(subcommand)]
+    Events(events::EventsCommand),
+    /// Outbound subscriptions of a running sidecar (through its admin API).
+    #[command(subcommand)]
+    Subscriptions(events::SubscriptionsCommand),
 }
 
 impl Cli {
@@ -79,6 +86,8 @@ impl Cli {
             Command::Inject(args) => inject::run(args),
             Command::Dlq(command) => dlq::dlq(command),
             Command::Queue(command) => dlq::queue(command),
+            Command::Events(command) => events::events(command),
+            Command::Subscriptions(command) => events::subscriptions(command),
         };
         match result {
             Ok(code) => ExitCode::from(code),

@@ -5,6 +5,7 @@ mod admission;
 mod crash;
 mod forwarding;
 mod lifecycle;
+mod outbound;
 mod queue;
 mod reload;
 mod rules;

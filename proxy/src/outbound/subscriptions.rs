@@ -1,0 +1,277 @@
+//! Subscriptions as the outbound side uses them: from the config file and from the admin
+//! API, with their secrets fetched, scheme built and rate limiter made; and the small file
+//! that keeps the API-made ones across restarts.
+//!
+//! The file sits next to the queue's directory (`<queue.path>.subscriptions`): the JSON
+//! each subscription was posted with, sealed like queued messages (encrypted at rest when
+//! `queue.encryption_keys` is set — posted secrets may be inline). It is replaced
+//! atomically (write, fsync, rename, fsync the directory), so a crash leaves the old list
+//! or the new one.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use hookguard_config::{AuthKind, Config, Subscription};
+use hookguard_delivery::{Request, Sealer, Timestamp};
+use hookguard_layers::credentials::CredentialSource as _;
+use hookguard_layers::verify::{Key, Scheme};
+use secrecy::{ExposeSecret as _, SecretString};
+
+use crate::stack::ConfigSource;
+
+/// A token bucket per endpoint; attempts wait for a token.
+pub(crate) type Limiter = governor::DefaultDirectRateLimiter;
+
+/// Where a subscription came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// `[[subscriptions]]` in the config file (changed by editing it).
+    Config,
+    /// The admin API (kept in the subscriptions file).
+    Api,
+}
+
+impl Origin {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Origin::Config => "config",
+            Origin::Api => "api",
+        }
+    }
+}
+
+/// A subscription ready to sign and send with. `Debug` names no secret.
+pub(crate) struct Resolved {
+    pub(crate) spec: Subscription,
+    pub(crate) origin: Origin,
+    pub(crate) scheme: Arc<dyn Scheme>,
+    /// The first secret's signing key.
+    pub(crate) signing_key: Key,
+    pub(crate) auth: Option<Auth>,
+    pub(crate) limiter: Option<Arc<Limiter>>,
+    pub(crate) expires_at: Option<Timestamp>,
+}
+
+impl std::fmt::Debug for Resolved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resolved")
+            .field("id", &self.spec.id)
+            .field("origin", &self.origin)
+            .field("scheme", &self.scheme.name())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Endpoint credentials, resolved.
+pub(crate) struct Auth {
+    pub(crate) kind: AuthKind,
+    pub(crate) header: Option<String>,
+    pub(crate) username: Option<String>,
+    pub(crate) primary: SecretString,
+    pub(crate) next: Option<SecretString>,
+}
+
+impl Resolved {
+    pub(crate) fn expired(&self, now: Timestamp) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
+
+    /// What the API shows: no secret values, and the URL without its query (it may hold a
+    /// token).
+    pub(crate) fn summary(&self) -> serde_json::Value {
+        let spec = &self.spec;
+        let mut url = spec.url.clone();
+        if let Some(q) = url.find('?') {
+            url.truncate(q);
+            url.push_str("?…");
+        }
+        serde_json::json!({
+            "id": spec.id,
+            "url": url,
+            "events": spec.events,
+            "enabled": spec.enabled,
+            "scheme": spec.scheme,
+            "secrets": spec.secrets.iter().map(|s| &s.id).collect::<Vec<_>>(),
+            "max_retries": spec.max_retries,
+            "timeout_seconds": spec.timeout.get().as_secs(),
+            "concurrency": spec.concurrency,
+            "rate_limit": spec.rate_limit.map(|r| serde_json::json!({
+                "requests": r.requests, "per_seconds": r.per.get().as_secs_f64(), "burst": r.burst,
+            })),
+            "headers": spec.headers.keys().collect::<Vec<_>>(),
+            "auth": spec.auth.as_ref().map(|a| serde_json::json!({
+                "kind": a.kind, "primary": a.primary.id, "next": a.next.as_ref().map(|n| &n.id),
+            })),
+            "expires_at": self.expires_at.map(|t| t.as_unix_secs()),
+            "origin": self.origin.as_str(),
+        })
+    }
+}
+
+/// Fetches the secrets of `spec` and builds what sending needs.
+pub(crate) async fn resolve(
+    spec: Subscription,
+    origin: Origin,
+    base_dir: &Path,
+) -> Result<Resolved, String> {
+    let scheme = spec.build_scheme().map_err(|e| e.to_string())?;
+    let secrets = fetch(&spec.secrets, base_dir, "secrets").await?;
+    let first = secrets
+        .into_iter()
+        .next()
+        .ok_or_else(|| "no signing secret".to_owned())?;
+    let signing_key = scheme
+        .parse_signing_key(first.expose_secret())
+        .map_err(|e| format!("secrets[0]: {}: expected {}", e.problem, e.expected))?;
+    let auth = match &spec.auth {
+        None => None,
+        Some(a) => {
+            let primary = fetch(std::slice::from_ref(&a.primary), base_dir, "auth.primary")
+                .await?
+                .remove(0);
+            let next = match &a.next {
+                Some(n) => Some(
+                    fetch(std::slice::from_ref(n), base_dir, "auth.next")
+                        .await?
+                        .remove(0),
+                ),
+                None => None,
+            };
+            Some(Auth {
+                kind: a.kind,
+                header: a.header.clone(),
+                username: a.username.clone(),
+                primary,
+                next,
+            })
+        }
+    };
+    let limiter = spec
+        .rate_limit
+        .map(|rate| limiter(&rate).map(Arc::new))
+        .transpose()?;
+    let expires_at = spec
+        .expires_at
+        .map(|t| Timestamp((t.0.unix_timestamp_nanos() / 1_000_000).max(0) as u64));
+    Ok(Resolved {
+        spec,
+        origin,
+        scheme,
+        signing_key,
+        auth,
+        limiter,
+        expires_at,
+    })
+}
+
+/// The token bucket for `rate`, with the layers' quota rules (burst defaults to
+/// `requests`).
+fn limiter(rate: &hookguard_config::Rate) -> Result<Limiter, String> {
+    let mut quota = hookguard_layers::rate::RateQuota::new(rate.requests, rate.per.get())
+        .map_err(|e| format!("rate_limit: {e}"))?;
+    if let Some(burst) = rate.burst {
+        quota = quota.burst(burst).map_err(|e| format!("rate_limit: {e}"))?;
+    }
+    let burst = NonZeroU32::new(quota.limit()).ok_or("rate_limit: a burst of 0")?;
+    let governor = governor::Quota::with_period(quota.replenish_interval())
+        .ok_or("rate_limit: a period of 0")?
+        .allow_burst(burst);
+    Ok(governor::RateLimiter::direct(governor))
+}
+
+async fn fetch(
+    specs: &[hookguard_config::SecretSpec],
+    base_dir: &Path,
+    what: &str,
+) -> Result<Vec<SecretString>, String> {
+    let source = ConfigSource::new(specs, base_dir.to_path_buf())?;
+    let set = source
+        .fetch("subscription")
+        .await
+        .map_err(|e| format!("{what}: {e}"))?;
+    Ok(set.entries().iter().map(|e| e.value.clone()).collect())
+}
+
+/// Every subscription by id.
+pub(crate) type Registry = HashMap<String, Arc<Resolved>>;
+
+/// The subscriptions of `config` and the API-made ones (parsed, not yet resolved): those
+/// whose id the file now uses are left out, with a warning.
+pub(crate) fn specs(config: &Config, api: &[serde_json::Value]) -> Vec<(Subscription, Origin)> {
+    let mut out: Vec<(Subscription, Origin)> = config
+        .subscriptions
+        .iter()
+        .map(|s| (s.clone(), Origin::Config))
+        .collect();
+    for raw in api {
+        match serde_json::from_value::<Subscription>(raw.clone()) {
+            Ok(spec)
+                if out.iter().any(|(s, _)| s.id == spec.id) || config.route(&spec.id).is_some() =>
+            {
+                tracing::warn!(subscription = %spec.id, "outbound: an API-made subscription's id is now used by the config file; it is not used");
+            }
+            Ok(spec) => out.push((spec, Origin::Api)),
+            Err(e) => {
+                tracing::warn!(error = %e, "outbound: a stored subscription cannot be read; it is not used")
+            }
+        }
+    }
+    out
+}
+
+/// The API-made subscriptions' file.
+pub(crate) struct ApiFile {
+    path: PathBuf,
+    sealer: Sealer,
+}
+
+impl ApiFile {
+    pub(crate) fn new(queue_dir: &Path, sealer: Sealer) -> Self {
+        let mut name = queue_dir.file_name().unwrap_or_default().to_os_string();
+        name.push(".subscriptions");
+        Self {
+            path: queue_dir.with_file_name(name),
+            sealer,
+        }
+    }
+
+    /// The stored subscriptions' JSON (none when the file does not exist yet).
+    pub(crate) fn load(&self) -> Result<Vec<serde_json::Value>, String> {
+        let bytes = match std::fs::read(&self.path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(format!("{}: {e}", self.path.display())),
+        };
+        let request = self
+            .sealer
+            .open(&bytes)
+            .map_err(|e| format!("{}: {e}", self.path.display()))?;
+        serde_json::from_slice(&request.body).map_err(|e| format!("{}: {e}", self.path.display()))
+    }
+
+    /// Replaces the file's content with `subscriptions`, durably.
+    pub(crate) fn save(&self, subscriptions: &[serde_json::Value]) -> Result<(), String> {
+        let body = serde_json::to_vec(subscriptions).map_err(|e| e.to_string())?;
+        let sealed = self.sealer.seal(&Request {
+            method: "PUT".into(),
+            target: "subscriptions".into(),
+            headers: Vec::new(),
+            body: body.into(),
+        });
+        let tmp = self.path.with_extension("subscriptions.tmp");
+        let write = || -> std::io::Result<()> {
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(&sealed)?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, &self.path)?;
+            if let Some(dir) = self.path.parent() {
+                std::fs::File::open(dir)?.sync_all()?;
+            }
+            Ok(())
+        };
+        write().map_err(|e| format!("{}: {e}", self.path.display()))
+    }
+}
