@@ -38,7 +38,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::message::{AttemptOutcome, DeadCode, DeadReason, Timestamp};
+use crate::message::{AttemptOutcome, DeadCode, DeadReason, ErrorKind, Timestamp};
 
 const MINUTE: u64 = 60;
 const HOUR: u64 = 60 * MINUTE;
@@ -182,7 +182,12 @@ impl Schedule {
             Verdict::Delivered => Decision::Delivered,
             Verdict::Rejected => Decision::Dead(DeadReason {
                 code: DeadCode::Rejected,
-                detail: format!("the destination answered {}", describe(outcome)),
+                detail: match outcome {
+                    AttemptOutcome::Error { .. } => format!("not sent: {}", describe(outcome)),
+                    AttemptOutcome::Status { .. } => {
+                        format!("the destination answered {}", describe(outcome))
+                    }
+                },
             }),
             Verdict::Retryable if attempt > max_retries => Decision::Dead(DeadReason {
                 code: DeadCode::RetriesExhausted,
@@ -245,6 +250,11 @@ pub enum Verdict {
 /// Judges one outcome; see the module docs.
 pub fn verdict(outcome: &AttemptOutcome) -> Verdict {
     match outcome {
+        // A policy refusal (the SSRF guard) gives the same answer on every attempt.
+        AttemptOutcome::Error {
+            kind: ErrorKind::Refused,
+            ..
+        } => Verdict::Rejected,
         AttemptOutcome::Error { .. } => Verdict::Retryable,
         AttemptOutcome::Status { code, .. } => match code {
             200..=299 => Verdict::Delivered,

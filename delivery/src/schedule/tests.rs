@@ -120,6 +120,19 @@ fn connection_errors_dns_timeouts_5xx_408_429_are_retried() {
 }
 
 #[test]
+fn a_refusal_by_policy_is_dead_at_once_and_says_it_was_not_sent() {
+    let outcome = error(ErrorKind::Refused);
+    assert_eq!(verdict(&outcome), Verdict::Rejected);
+    match exact().decide(&outcome, 1, 5, NOW) {
+        Decision::Dead(reason) => {
+            assert_eq!(reason.code, DeadCode::Rejected);
+            assert_eq!(reason.detail, "not sent: refused: boom");
+        }
+        other => panic!("expected dead at once, got {other:?}"),
+    }
+}
+
+#[test]
 fn other_4xx_is_dead_at_once_naming_the_status() {
     for (code, text) in [
         (400, "400 Bad Request"),

@@ -594,6 +594,9 @@ async fn internal_destinations_are_refused_with_a_reason_unless_allowed() {
             detail.contains("SSRF guard") && detail.contains(reason),
             "{id}: {dead}"
         );
+        // A refusal by policy is not retried: the next attempt would be refused too.
+        assert_eq!(dead["attempts"], 1, "{id}: {dead}");
+        assert_eq!(dead["reason"], "rejected", "{id}: {dead}");
     }
     assert_eq!(endpoint.count(), 0, "an internal address was called");
 
