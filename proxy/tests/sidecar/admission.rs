@@ -334,25 +334,35 @@ async fn content_length_with_transfer_encoding_is_400_and_closes() {
         ))
         .start()
         .await;
-    let mut conn = RawConn::connect(proxy.addr()).await;
-    // A smuggling attempt: the two framings disagree on where the request ends, and a
-    // second request hides behind the first.
-    // Validly signed: only the framing is wrong.
-    let signature = Signer::new("github", SECRET).header_lines(b"hello", "d-smuggle");
-    let mut bytes = raw_head(
-        "/webhooks/github",
-        &format!("{signature}Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"),
-    )
-    .into_bytes();
-    bytes.extend_from_slice(b"5\r\nhello\r\n0\r\n\r\n");
-    bytes.extend_from_slice(b"GET /webhooks/github HTTP/1.1\r\nHost: hookguard.test\r\n\r\n");
-    conn.write(&bytes).await;
-    let answer = conn.read_answer(WITHIN).await;
-    assert_eq!(answer.status, 400, "{}", answer.text());
-    assert!(answer.text().contains("bad_framing"), "{}", answer.text());
-    // Closed, and the hidden request was never answered.
-    conn.closes_within(WITHIN).await.unwrap();
-    assert!(app.requests().is_empty());
+    // `Connection: close` must not change the answer: pingora turns keep-alive off for
+    // both framings too, so a check that looks at keep-alive alone cannot tell them apart.
+    for connection in [
+        "",
+        "Connection: close\r\n",
+        "connection: keep-alive, Close\r\n",
+    ] {
+        let mut conn = RawConn::connect(proxy.addr()).await;
+        // A smuggling attempt: the two framings disagree on where the request ends, and a
+        // second request hides behind the first.
+        // Validly signed: only the framing is wrong.
+        let signature = Signer::new("github", SECRET).header_lines(b"hello", "d-smuggle");
+        let mut bytes = raw_head(
+            "/webhooks/github",
+            &format!(
+                "{signature}{connection}content-length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+            ),
+        )
+        .into_bytes();
+        bytes.extend_from_slice(b"5\r\nhello\r\n0\r\n\r\n");
+        bytes.extend_from_slice(b"GET /webhooks/github HTTP/1.1\r\nHost: hookguard.test\r\n\r\n");
+        conn.write(&bytes).await;
+        let answer = conn.read_answer(WITHIN).await;
+        assert_eq!(answer.status, 400, "{connection:?}: {}", answer.text());
+        assert!(answer.text().contains("bad_framing"), "{}", answer.text());
+        // Closed, and the hidden request was never answered.
+        conn.closes_within(WITHIN).await.unwrap();
+        assert!(app.requests().is_empty(), "{connection:?}");
+    }
 }
 
 #[tokio::test]
