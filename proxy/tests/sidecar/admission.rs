@@ -427,3 +427,60 @@ async fn a_body_that_trickles_in_too_slowly_is_408() {
     conn.closes_within(WITHIN).await.unwrap();
     assert!(app.requests().is_empty());
 }
+
+/// CGI/WSGI servers read `X_Hookguard_Client_Ip` as `HTTP_X_HOOKGUARD_CLIENT_IP`, the
+/// same variable as hookguard's own header (the bug class of Puma CVE-2024-45614): an
+/// alias with underscores must be stripped like the header itself, forwarded or queued.
+#[tokio::test]
+async fn underscore_aliases_of_hookguard_headers_never_reach_the_app_in_either_mode() {
+    for delivery in ["delivery = \"queue\"", ""] {
+        let app = upstream().record().start().await;
+        let proxy = sidecar()
+            .config(config(
+                &app,
+                "",
+                &github_route("github", "/webhooks/github", delivery),
+            ))
+            .start()
+            .await;
+        let signature = Signer::new("github", SECRET).header_lines(b"hello", "d-alias");
+        let mut bytes = raw_head(
+            "/webhooks/github",
+            &format!(
+                "{signature}X_Hookguard_Client_Ip: 6.6.6.6\r\nx-hookguard_route: forged\r\n\
+                 X_HOOKGUARD-Anything: 1\r\nX_Forwarded_Proto: kept\r\n\
+                 Content-Length: 5\r\nConnection: close\r\n\r\n"
+            ),
+        )
+        .into_bytes();
+        bytes.extend_from_slice(b"hello");
+        let mut conn = RawConn::connect(proxy.addr()).await;
+        conn.write(&bytes).await;
+        let answer = conn.read_answer(WITHIN).await;
+        assert!(
+            answer.status == 200 || answer.status == 202,
+            "{delivery:?}: {}",
+            answer.text()
+        );
+        hookguard_tests::assert_eventually!(app.requests().len() == 1, "{delivery:?}: no delivery");
+        let got = app.only_request();
+        let aliases: Vec<&str> = got
+            .headers
+            .keys()
+            .map(|n| n.as_str())
+            .filter(|n| n.replace('_', "-").starts_with("x-hookguard-") && n.contains('_'))
+            .collect();
+        assert!(
+            aliases.is_empty(),
+            "{delivery:?}: forged aliases reached the app: {aliases:?}"
+        );
+        assert_eq!(got.header("x-hookguard-client-ip"), Some("127.0.0.1"));
+        assert_eq!(got.header("x-hookguard-route"), Some("github"));
+        // Other names with underscores are the app's business.
+        assert_eq!(
+            got.header("x_forwarded_proto"),
+            Some("kept"),
+            "{delivery:?}"
+        );
+    }
+}
