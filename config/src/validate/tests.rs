@@ -64,7 +64,7 @@ secrets = [{ id = "primary", value = "It's a Secret to Everybody" }]
 fn a_good_file_loads_with_its_defaults() {
     let config = load(GOOD, Format::Toml, &[]).unwrap();
     assert_eq!(config.listen.to_string(), "0.0.0.0:8080");
-    assert_eq!(config.admin_listen.to_string(), "0.0.0.0:9090");
+    assert_eq!(config.admin_listen.to_string(), "127.0.0.1:9090");
     assert_eq!(config.shutdown_grace_period.get().as_secs(), 10);
     assert_eq!(config.defaults.body_limit.bytes(), 1 << 20);
     let route = &config.routes[0];
