@@ -43,6 +43,10 @@ const MAX_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(6
 /// Replay records kept in memory (per process).
 const REPLAY_CAPACITY: u64 = 1_000_000;
 
+/// Replay records of one route kept at most: fresh ids minted on one route (unsigned ids
+/// let anyone do that) evict its own records, never the other routes'.
+const REPLAY_ROUTE_CAPACITY: u64 = 100_000;
+
 /// State shared by every snapshot of one process.
 pub(crate) struct Persistent {
     replay: Arc<dyn ReplayStore>,
@@ -60,7 +64,9 @@ pub(crate) struct Persistent {
 impl Persistent {
     pub(crate) fn new(base_dir: std::path::PathBuf) -> Self {
         Self {
-            replay: Arc::new(MemoryReplayStore::new(REPLAY_CAPACITY)),
+            replay: Arc::new(
+                MemoryReplayStore::new(REPLAY_CAPACITY).with_route_capacity(REPLAY_ROUTE_CAPACITY),
+            ),
             limiters: Mutex::default(),
             providers: Mutex::default(),
             base_dir,
