@@ -9,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the build needs: a C toolchain and cmake (pingora's zlib-ng), pkg-config.
 APT_PACKAGES := build-essential cmake pkg-config curl
 
-.PHONY: deps demo test lint features layers-docs deny bench fuzz-check deploy-check
+.PHONY: deps demo test lint features layers-docs deny bench fuzz-check deploy-check mutants
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -72,3 +72,15 @@ fuzz-check:
 # Offline checks of the deployment files (each script installs what it needs).
 deploy-check:
 	@set -e; for check in deploy/check-*.sh; do echo "== $$check"; bash "$$check"; done
+
+# Mutation testing of the security-critical code: every mutant cargo-mutants makes there
+# should make a test fail (a `Debug` impl, or one shown equivalent in a comment, excepted).
+# Slow (tens of minutes on two cores); the report is in mutants.out/.
+MUTANTS_FILES := 'layers/src/verify/**/*.rs' 'layers/src/ip/**/*.rs' 'layers/src/rate/**/*.rs' \
+	'layers/src/replay/**/*.rs' 'layers/src/credentials/**/*.rs'
+mutants:
+	@command -v cargo-mutants >/dev/null || $(CARGO) install --locked cargo-mutants
+	$(CARGO) mutants -p hookguard-layers --all-features \
+	  $(addprefix --file ,$(MUTANTS_FILES)) --exclude '**/tests.rs' --exclude '**/tests/**' \
+	  --exclude layers/src/verify/testing.rs --exclude layers/src/verify/fuzzing.rs \
+	  -- --lib

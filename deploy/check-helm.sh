@@ -4,7 +4,9 @@
 #     validate against values.schema.json;
 #  2. every example under helm/invalid-values/ is REJECTED by the schema;
 #  3. every .Values path the templates use exists in values.yaml (no typo renders empty);
-#  4. Chart.yaml parses and names the chart; no template mounts with subPath.
+#  4. Chart.yaml parses and names the chart; no template mounts with subPath;
+#  5. the ConfigMap sets admin_listen to 0.0.0.0 (the binary's default is loopback, which
+#     the kubelet's probes and Prometheus cannot reach).
 # Installs python `jsonschema` and `PyYAML` into a venv under /tmp.
 set -euo pipefail
 
@@ -107,6 +109,13 @@ if not used:
     fail("the templates use no .Values (the regex is broken)")
 elif failures == template_failures:
     ok(f"{len(used)} .Values paths used by the templates exist in values.yaml")
+
+with open(os.path.join(chart, "templates", "configmap.yaml")) as f:
+    configmap = f.read()
+if re.search(r'(?m)^\s*admin_listen = "0\.0\.0\.0:\{\{ \.Values\.hookguard\.adminPort \}\}"$', configmap):
+    ok("the ConfigMap sets admin_listen to 0.0.0.0 (the default is loopback)")
+else:
+    fail("templates/configmap.yaml: admin_listen must be set to 0.0.0.0:{{ .Values.hookguard.adminPort }}; the default 127.0.0.1 is unreachable for probes and scraping")
 
 with open(os.path.join(chart, "Chart.yaml")) as f:
     meta = yaml.safe_load(f)

@@ -227,10 +227,11 @@ def shape_problems(docs, variant, dockerfile_text=None):
     listen = admin = None
     if config is not None:
         listen = port_of(config.get("listen", "0.0.0.0:8080"))
-        admin = port_of(config.get("admin_listen", "0.0.0.0:9090"))
+        # The binary's defaults: admin_listen is loopback unless the config says otherwise.
+        admin = port_of(config.get("admin_listen", "127.0.0.1:9090"))
         if admin != 9090:
             p.append(f"admin_listen port {admin}, the probes and PodMonitor use 9090")
-        for addr, what in ((config.get("listen", "0.0.0.0:8080"), "listen"), (config.get("admin_listen", "0.0.0.0:9090"), "admin_listen")):
+        for addr, what in ((config.get("listen", "0.0.0.0:8080"), "listen"), (config.get("admin_listen", "127.0.0.1:9090"), "admin_listen")):
             if addr.startswith("127.") or addr.startswith("[::1]") or addr.startswith("localhost"):
                 p.append(f"{what} {addr} is loopback: the kubelet and the Service cannot reach it")
         if listen not in [port["containerPort"] for port in hg.get("ports", [])]:
@@ -377,6 +378,10 @@ def render_readme_example(readme, kubectl, base_toml, directory):
 
 
 # Broken variants of the base: each must be refused.
+def _cm(docs):
+    return next(x for x in docs if x["kind"] == "ConfigMap")
+
+
 def _hg(docs):
     return next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]["initContainers"][0]
 
@@ -405,6 +410,8 @@ MUTANTS = {
     "Secret not mounted": lambda d: _hg(d)["volumeMounts"].pop(1),
     "PodMonitor on the proxy port": lambda d: next(x for x in d if x["kind"] == "PodMonitor")["spec"]["podMetricsEndpoints"][0].update(port="hookguard"),
     "no scrape annotation": lambda d: next(x for x in d if x["kind"] == "Deployment")["spec"]["template"]["metadata"]["annotations"].pop("prometheus.io/scrape"),
+    # The binary's default admin_listen is loopback: the manifests must set 0.0.0.0 themselves.
+    "admin_listen left to its loopback default": lambda d: _cm(d)["data"].update({"hookguard.toml": re.sub(r"(?m)^admin_listen\s*=.*$", "", _cm(d)["data"]["hookguard.toml"])}),
     "root user": lambda d: _pod(d)["securityContext"].update(runAsNonRoot=False, runAsUser=0) or _hg(d)["securityContext"].pop("runAsNonRoot"),
 }
 

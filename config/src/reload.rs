@@ -3,8 +3,9 @@
 //!
 //! The watcher watches the file's *directory*: Kubernetes updates a mounted ConfigMap by
 //! pointing the `..data` symlink at a new directory, which changes nothing about the file's
-//! own name. Events are debounced, the file is read again, and only a changed, valid file
-//! replaces the configuration. A bad file keeps the last good configuration; the reason is
+//! own name. Events on the file or on `..data` are debounced (others in the directory are
+//! ignored), the file is read again, and only a changed, valid file replaces the
+//! configuration. A bad file keeps the last good configuration; the reason is
 //! logged and kept in [`ReloadStatus`] (exported as `hookguard_config_last_reload_successful`).
 //! (A ConfigMap mounted with `subPath` is never updated by Kubernetes: mount the directory.)
 //!
@@ -23,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 use notify::{EventKind, RecursiveMode, Watcher};
@@ -237,7 +238,9 @@ fn watched_dir(file: &Path) -> PathBuf {
 #[derive(Debug, Clone, Copy)]
 pub struct WatchOptions {
     /// Quiet time after the last change before the file is read: an editor's save or a
-    /// ConfigMap swap is several events, and the file is read once after them.
+    /// ConfigMap swap is several events, and the file is read once after them. Only events
+    /// on the file (or Kubernetes' `..data` link) count, and the file is read at the latest
+    /// ten debounce periods after the first, even if it keeps changing.
     pub debounce: Duration,
 }
 
@@ -254,14 +257,19 @@ enum Message {
     Stop,
 }
 
+/// The longest a reload waits, in debounce periods, while events touching the file keep
+/// coming (a tool rewriting it in a loop): the debounce alone would wait for ever.
+const MAX_DEBOUNCES: u32 = 10;
+
 fn watch_loop<T: Send + Sync + 'static>(
     live: &LiveConfig<T>,
     rx: &mpsc::Receiver<Message>,
     debounce: Duration,
 ) {
+    let touches_config = touches(live.path());
     loop {
         match rx.recv() {
-            Ok(Message::Fs(Ok(event))) if !matches!(event.kind, EventKind::Access(_)) => {}
+            Ok(Message::Fs(Ok(event))) if touches_config(&event) => {}
             Ok(Message::Fs(Ok(_))) => continue,
             Ok(Message::Fs(Err(e))) => {
                 tracing::warn!(error = %e, "configuration watcher error");
@@ -269,15 +277,44 @@ fn watch_loop<T: Send + Sync + 'static>(
             }
             Ok(Message::Stop) | Err(_) => return,
         }
-        // Wait for the burst of events to end.
+        // Wait for the burst of events on the file to end, but not for ever; events on
+        // other files in the folder (an access log beside the config) do not count.
+        let deadline = Instant::now() + debounce.saturating_mul(MAX_DEBOUNCES);
+        let mut quiet_from = Instant::now() + debounce;
         loop {
-            match rx.recv_timeout(debounce) {
+            let wake = quiet_from.min(deadline);
+            let Some(wait) = wake.checked_duration_since(Instant::now()) else {
+                break;
+            };
+            match rx.recv_timeout(wait) {
+                Ok(Message::Fs(Ok(event))) if touches_config(&event) => {
+                    quiet_from = Instant::now() + debounce;
+                }
                 Ok(Message::Fs(_)) => {}
                 Err(RecvTimeoutError::Timeout) => break,
                 Ok(Message::Stop) | Err(RecvTimeoutError::Disconnected) => return,
             }
         }
         live.reload_if_changed();
+    }
+}
+
+/// Whether an event may have changed the file at `config`: one naming the file itself, or
+/// Kubernetes' `..data` link (a ConfigMap update renames a new `..data` over the old, and
+/// the file is a symlink through it). Events without paths (a rescan after a queue
+/// overflow) count too: what changed is unknown. Reads (`Access`) never do.
+fn touches(config: &Path) -> impl Fn(&notify::Event) -> bool {
+    let name = config.file_name().map(ToOwned::to_owned);
+    move |event| {
+        if matches!(event.kind, EventKind::Access(_)) {
+            return false;
+        }
+        event.need_rescan()
+            || event.paths.is_empty()
+            || event.paths.iter().any(|path| {
+                let file = path.file_name();
+                file == name.as_deref() || file == Some(std::ffi::OsStr::new("..data"))
+            })
     }
 }
 

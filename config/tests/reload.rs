@@ -197,3 +197,85 @@ fn a_bad_file_at_start_is_an_error_listing_its_problems() {
         "{missing}"
     );
 }
+
+/// Appends to `path` every 2 ms until the returned guard is dropped (at most 30 s).
+struct Churn {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Churn {
+    fn start(path: std::path::PathBuf, write: impl Fn(&Path, u32) + Send + 'static) -> Self {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let mut n = 0;
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
+                write(&path, n);
+                n += 1;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        });
+        Self {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Churn {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[test]
+fn a_file_beside_the_config_changing_all_the_time_does_not_delay_a_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hookguard.toml");
+    std::fs::write(&path, config_text("127.0.0.1:3000", "github")).unwrap();
+    let live = Arc::new(LiveConfig::load(loader(&path)).unwrap());
+    let _watcher = live.watch(options()).unwrap();
+
+    // An access log redirected next to the config: written every 2 ms, never quiet for
+    // the 50 ms debounce.
+    let _log = Churn::start(dir.path().join("access.log"), |log, n| {
+        use std::io::Write as _;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        writeln!(file, "{{\"n\":{n}}}").unwrap();
+    });
+    std::thread::sleep(Duration::from_millis(100)); // the churn is under way
+    replace(&path, &config_text("127.0.0.1:4000", "github"));
+    wait_until("the edited config is in use", || {
+        live.current().upstream.address == "127.0.0.1:4000"
+    });
+}
+
+#[test]
+fn a_config_file_written_all_the_time_is_still_reloaded_within_a_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hookguard.toml");
+    std::fs::write(&path, config_text("127.0.0.1:3000", "github")).unwrap();
+    let live = Arc::new(LiveConfig::load(loader(&path)).unwrap());
+    let _watcher = live.watch(options()).unwrap();
+
+    // A tool rewriting the file in a loop: the debounce alone would wait for ever.
+    let _writer = Churn::start(path.clone(), |path, n| {
+        std::fs::write(
+            path,
+            config_text(&format!("127.0.0.1:{}", 4000 + n % 2), "github"),
+        )
+        .unwrap();
+    });
+    wait_until("a reload happened while the file kept changing", || {
+        live.status().reloads + live.status().failures >= 1
+    });
+}

@@ -18,7 +18,9 @@ use hookguard_layers::credentials::{
 use hookguard_layers::ip::{
     ForwardedHeader, IpFilterLayer, IpPolicy, ProviderRanges, RangeFormat, RangeSource,
 };
-use hookguard_layers::rate::{RateLimitLayer, RateLimiter, RateQuota, RateScope};
+use hookguard_layers::rate::{
+    RateLimitLayer, RateLimiter, RateQuota, RateScope, RateStore as _, MIN_SWEEP_INTERVAL,
+};
 use hookguard_layers::replay::{
     MemoryReplayStore, OnDuplicate, ReplayGuardLayer, ReplayPolicy, ReplayStore,
 };
@@ -35,8 +37,15 @@ use crate::runtime::{Route, Snapshot, Stage, Upstream};
 /// How often idle routes' secrets are checked (a changed mounted file is picked up).
 const CREDENTIAL_REFRESH: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// The longest a limiter waits between sweeps of its idle buckets.
+const MAX_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Replay records kept in memory (per process).
 const REPLAY_CAPACITY: u64 = 1_000_000;
+
+/// Replay records of one route kept at most: fresh ids minted on one route (unsigned ids
+/// let anyone do that) evict its own records, never the other routes'.
+const REPLAY_ROUTE_CAPACITY: u64 = 100_000;
 
 /// State shared by every snapshot of one process.
 pub(crate) struct Persistent {
@@ -57,7 +66,9 @@ pub(crate) struct Persistent {
 impl Persistent {
     pub(crate) fn new(base_dir: std::path::PathBuf) -> Self {
         Self {
-            replay: Arc::new(MemoryReplayStore::new(REPLAY_CAPACITY)),
+            replay: Arc::new(
+                MemoryReplayStore::new(REPLAY_CAPACITY).with_route_capacity(REPLAY_ROUTE_CAPACITY),
+            ),
             limiters: Mutex::default(),
             providers: Mutex::default(),
             base_dir,
@@ -87,6 +98,10 @@ impl Persistent {
             return Ok(Arc::clone(existing));
         }
         let limiter = Arc::new(make()?);
+        // Without sweeps a flood of distinct clients fills the table for good and every
+        // new client shares the overflow bucket. One sweeper per limiter, started with
+        // it: limiters outlive reloads, and the task ends when the limiter is dropped.
+        limiter.spawn_sweeper(sweep_interval(limiter.store().quota()));
         limiters.insert(key, Arc::clone(&limiter));
         Ok(limiter)
     }
@@ -189,6 +204,14 @@ pub(crate) async fn build(config: &Config, persistent: &Persistent) -> Result<Sn
         config: Arc::new(config.clone()),
         queue,
     })
+}
+
+/// How often a limiter's idle buckets are swept: once per refill period (a bucket idle
+/// that long is full again, and only then can it go), within 1 s (a sweep walks the whole
+/// table) and 60 s.
+fn sweep_interval(quota: RateQuota) -> std::time::Duration {
+    let refill = quota.replenish_interval().saturating_mul(quota.limit());
+    refill.clamp(MIN_SWEEP_INTERVAL, MAX_SWEEP_INTERVAL)
 }
 
 fn quota(rate: &hookguard_config::Rate) -> Result<RateQuota, String> {
@@ -474,3 +497,6 @@ impl CredentialSource for ConfigSource {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -293,3 +293,48 @@ fn generic_hmac_options_on_the_command_line() {
     ]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// A Standard Webhooks secret whose base64 has lost its padding (32 bytes: one `=` dropped).
+const UNPADDED_SECRET: &str = "whsec_FPAsQnHHZMfp/KVdBo+3fhll1fqWjLXFusokW26F6gs";
+
+#[test]
+fn unpadded_standard_webhooks_secret_signs_verifies_and_checks() {
+    // Computed with openssl over `msg_1.1700000000.{"id":"evt_9"}`, not by hookguard.
+    let o = hookguard(&[
+        "verify",
+        "--scheme",
+        "standard-webhooks",
+        "--secret",
+        UNPADDED_SECRET,
+        "--header",
+        "webhook-id: msg_1",
+        "--header",
+        "webhook-timestamp: 1700000000",
+        "--header",
+        "webhook-signature: v1,65ojkfhfPKgs5YT4MGnHFZHUI87FDCn/lRoVu9gLT2I=",
+        "--body",
+        "{\"id\":\"evt_9\"}",
+        "--now",
+        "1700000000",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let o = round_trip("standard-webhooks", UNPADDED_SECRET, &[], &[], "1700000000");
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "upstream.address = \"127.0.0.1:3000\"\n\
+             [[routes]]\n\
+             id = \"svix\"\n\
+             match.path = \"/svix\"\n\
+             scheme = \"standard-webhooks\"\n\
+             secrets = [{{ id = \"p\", value = \"{UNPADDED_SECRET}\" }}]\n"
+        ),
+    )
+    .unwrap();
+    let o = hookguard(&["check", "-c", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+}

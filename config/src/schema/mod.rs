@@ -39,8 +39,10 @@ pub struct Config {
     /// Address the sidecar accepts webhook deliveries on (`IP:port`).
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
-    /// Address of the admin listener, which serves `/livez`, `/readyz` and `/metrics`.
-    /// Keep it off the public network.
+    /// Address of the admin listener, which serves `/livez`, `/readyz` and `/metrics`
+    /// (default `127.0.0.1:9090`: loopback only). Kubelet probes and Prometheus need
+    /// `0.0.0.0:9090`, as the shipped Kubernetes and Helm configs set; keep it off the
+    /// public network.
     #[serde(default = "default_admin_listen")]
     pub admin_listen: SocketAddr,
     /// After SIGTERM, how long requests already in flight may take to finish before the
@@ -84,7 +86,7 @@ fn default_listen() -> SocketAddr {
 }
 
 fn default_admin_listen() -> SocketAddr {
-    SocketAddr::from(([0, 0, 0, 0], 9090))
+    SocketAddr::from(([127, 0, 0, 1], 9090))
 }
 
 fn default_grace() -> HumanDuration {

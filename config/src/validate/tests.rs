@@ -64,7 +64,7 @@ secrets = [{ id = "primary", value = "It's a Secret to Everybody" }]
 fn a_good_file_loads_with_its_defaults() {
     let config = load(GOOD, Format::Toml, &[]).unwrap();
     assert_eq!(config.listen.to_string(), "0.0.0.0:8080");
-    assert_eq!(config.admin_listen.to_string(), "0.0.0.0:9090");
+    assert_eq!(config.admin_listen.to_string(), "127.0.0.1:9090");
     assert_eq!(config.shutdown_grace_period.get().as_secs(), 10);
     assert_eq!(config.defaults.body_limit.bytes(), 1 << 20);
     let route = &config.routes[0];
@@ -545,4 +545,25 @@ queue = { concurrency = 0 }
     );
     // The key's value never appears.
     assert!(p.iter().all(|p| !p.contains("c2hvcnQ")), "{p:?}");
+}
+
+#[test]
+fn standard_webhooks_secret_without_base64_padding_is_accepted() {
+    // 32 bytes: its base64 ends in one `=`, dropped here as some dashboards show it.
+    for secret in [
+        "whsec_FPAsQnHHZMfp/KVdBo+3fhll1fqWjLXFusokW26F6gs",
+        "whsec_FPAsQnHHZMfp/KVdBo+3fhll1fqWjLXFusokW26F6gs=",
+    ] {
+        let text = format!(
+            "upstream.address = \"127.0.0.1:3000\"\n\
+             [[routes]]\n\
+             id = \"svix\"\n\
+             match.path = \"/svix\"\n\
+             scheme = \"standard-webhooks\"\n\
+             secrets = [{{ id = \"p\", value = \"{secret}\" }}]\n"
+        );
+        if let Err(e) = load(&text, Format::Toml, &[]) {
+            panic!("{secret}: {e}");
+        }
+    }
 }

@@ -183,13 +183,16 @@ fn parse_dotted_quad(text: &[u8]) -> Option<Ipv4Addr> {
     for &byte in text {
         match byte {
             b'0'..=b'9' => {
-                // A fourth digit, or a digit after a leading zero.
+                // A fourth digit, or a digit after a leading zero. (`digits > 3` would be an
+                // equivalent mutant: a fourth digit makes the octet 1000+, refused below.)
                 if digits == 3 || (digits == 1 && value == 0) {
                     return None;
                 }
                 value = value * 10 + u16::from(byte - b'0');
                 digits += 1;
             }
+            // (`index <= 3` would be an equivalent mutant: a fourth dot leaves index at 4,
+            // which the check after the loop refuses, and a fifth is refused here.)
             b'.' if digits > 0 && index < 3 => {
                 octets[index] = u8::try_from(value).ok()?;
                 index += 1;

@@ -47,12 +47,32 @@ fn live(record: &Record, now: i64) -> Option<Reservation> {
     })
 }
 
+/// Expired records dropped per insertion at most: enough to outpace any arrival rate,
+/// small enough that no one request pays for a whole backlog.
+const EXPIRED_PER_INSERT: usize = 8;
+
+/// A shard's bounds.
+#[derive(Debug, Clone, Copy)]
+struct Bounds {
+    records: usize,
+    per_route: usize,
+}
+
 #[derive(Default)]
 struct Shard {
     records: HashMap<ReplayKey, Record>,
     /// Keys in insertion order, oldest first, with the generation inserted. Entries whose
     /// record was removed or replaced since are skipped when they reach the front.
     order: VecDeque<(ReplayKey, u64)>,
+    /// The same, per route, with the route's record count: a flood of fresh ids on one
+    /// route evicts that route's records, never another's.
+    routes: HashMap<Arc<str>, RouteRecords>,
+}
+
+#[derive(Default)]
+struct RouteRecords {
+    order: VecDeque<(ReplayKey, u64)>,
+    live: usize,
 }
 
 impl Shard {
@@ -62,20 +82,25 @@ impl Shard {
         state: State,
         until: i64,
         generation: u64,
-        capacity: usize,
+        now: i64,
+        bounds: Bounds,
     ) {
-        self.records.insert(
-            key.clone(),
-            Record {
-                state,
-                until,
-                generation,
-            },
-        );
+        self.expire(now);
+        let record = Record {
+            state,
+            until,
+            generation,
+        };
+        if self.records.insert(key.clone(), record).is_none() {
+            self.routes.entry(Arc::clone(&key.route)).or_default().live += 1;
+        }
         self.order.push_back((key.clone(), generation));
-        // Bound both the live records and the queue (releases leave stale queue entries).
-        while self.records.len() > capacity || self.order.len() > 2 * capacity {
-            let Some((oldest, generation)) = self.order.pop_front() else {
+        let route = self.routes.entry(Arc::clone(&key.route)).or_default();
+        route.order.push_back((key.clone(), generation));
+        // The route's bound first, then the whole shard's; both bound their queues too
+        // (releases leave stale queue entries).
+        while route.live > bounds.per_route || route.order.len() > 2 * bounds.per_route {
+            let Some((oldest, generation)) = route.order.pop_front() else {
                 break;
             };
             if self
@@ -84,6 +109,56 @@ impl Shard {
                 .is_some_and(|r| r.generation == generation)
             {
                 self.records.remove(&oldest);
+                route.live -= 1;
+            }
+        }
+        while self.records.len() > bounds.records || self.order.len() > 2 * bounds.records {
+            let Some((oldest, generation)) = self.order.pop_front() else {
+                break;
+            };
+            if self
+                .records
+                .get(&oldest)
+                .is_some_and(|r| r.generation == generation)
+            {
+                self.remove(&oldest);
+            }
+        }
+    }
+
+    /// Drops the oldest records while they are expired (or already gone), a few per call:
+    /// records leave once their window is over, not only when the store is full.
+    fn expire(&mut self, now: i64) {
+        let mut expired = 0;
+        while expired < EXPIRED_PER_INSERT {
+            let Some((oldest, generation)) = self.order.front() else {
+                break;
+            };
+            let current = self
+                .records
+                .get(oldest)
+                .filter(|r| r.generation == *generation);
+            if current.is_some_and(|r| now < r.until) {
+                break;
+            }
+            let (oldest, _) = self.order.pop_front().expect("the front exists");
+            // Otherwise removed or replaced since: a stale entry, dropped for free.
+            if current.is_some() {
+                self.remove(&oldest);
+                expired += 1;
+            }
+        }
+    }
+
+    /// Removes `key`'s record, keeping its route's count.
+    fn remove(&mut self, key: &ReplayKey) {
+        if self.records.remove(key).is_none() {
+            return;
+        }
+        if let Some(route) = self.routes.get_mut(&key.route) {
+            route.live -= 1;
+            if route.live == 0 {
+                self.routes.remove(&key.route);
             }
         }
     }
@@ -92,14 +167,17 @@ impl Shard {
 /// Delivery records in this process: bounded, oldest evicted first.
 ///
 /// Liveness is decided by comparing each record's end with the caller's clock, so a fake
-/// clock moves records past their window without waiting. When more distinct deliveries
-/// arrive within a window than the capacity holds, the oldest records go first and a
-/// replay of one of them is no longer detected — size the capacity to the deliveries a
-/// window sees. Every new delivery is admitted.
+/// clock moves records past their window without waiting. Expired records are dropped a
+/// few at a time as new ones arrive, not only when the store is full. When more distinct
+/// deliveries arrive within a window than the capacity holds, the oldest records go first
+/// and a replay of one of them is no longer detected — size the capacity to the
+/// deliveries a window sees. [`with_route_capacity`](Self::with_route_capacity) bounds each
+/// route too, so that a flood on one route evicts only its own records. Every new
+/// delivery is admitted.
 #[derive(Clone)]
 pub struct MemoryReplayStore {
     shards: Arc<[Mutex<Shard>]>,
-    shard_capacity: usize,
+    bounds: Bounds,
     hasher: RandomState,
     counter: Arc<AtomicU64>,
 }
@@ -125,12 +203,30 @@ impl MemoryReplayStore {
         let shards = (capacity / MIN_SHARD_CAPACITY).clamp(1, MAX_SHARDS);
         Self {
             shards: (0..shards).map(|_| Mutex::new(Shard::default())).collect(),
-            shard_capacity: usize::try_from(capacity / shards)
-                .unwrap_or(usize::MAX)
-                .max(1),
+            bounds: {
+                let records = usize::try_from(capacity / shards)
+                    .unwrap_or(usize::MAX)
+                    .max(1);
+                Bounds {
+                    records,
+                    per_route: records,
+                }
+            },
             hasher: RandomState::new(),
             counter: Arc::new(AtomicU64::new(1)),
         }
+    }
+
+    /// Keeps at most about `capacity` records of any one route (default: the whole
+    /// capacity), so that fresh ids on one route — which a scheme with unsigned ids lets
+    /// anyone mint — evict that route's records, never another's.
+    pub fn with_route_capacity(mut self, capacity: u64) -> Self {
+        let shards = self.shards.len() as u64;
+        let per_shard = usize::try_from(capacity.max(1).div_ceil(shards))
+            .unwrap_or(usize::MAX)
+            .max(1);
+        self.bounds.per_route = per_shard.min(self.bounds.records);
+        self
     }
 
     /// Records currently held.
@@ -174,7 +270,8 @@ impl MemoryReplayStore {
             State::Reserved(token),
             lease_until,
             self.next(),
-            self.shard_capacity,
+            now,
+            self.bounds,
         );
         Reservation::Reserved(token)
     }
@@ -194,7 +291,8 @@ impl MemoryReplayStore {
                     State::Accepted { at: now },
                     until,
                     generation,
-                    self.shard_capacity,
+                    now,
+                    self.bounds,
                 );
             }
         }
@@ -207,7 +305,7 @@ impl MemoryReplayStore {
             .get(key)
             .is_some_and(|r| matches!(r.state, State::Reserved(t) if t == token))
         {
-            shard.records.remove(key);
+            shard.remove(key);
         }
     }
 }
@@ -353,6 +451,65 @@ mod tests {
             .map(|s| s.lock().unwrap().order.len())
             .sum();
         assert!(queued <= 20, "queue grew to {queued}");
+    }
+
+    fn route_key(route: &str, id: &str) -> ReplayKey {
+        ReplayKey::new(Arc::from(route), id)
+    }
+
+    async fn accept(store: &MemoryReplayStore, key: &ReplayKey, now: i64, until: i64) {
+        let Reservation::Reserved(token) = store.reserve(key, now, now + 60).await.unwrap() else {
+            panic!("{key:?} not reserved");
+        };
+        store.commit(key, token, now, until).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_flood_on_one_route_evicts_only_that_routes_records() {
+        // Unsigned ids (GitHub's X-GitHub-Delivery) let one captured delivery be replayed
+        // with fresh ids: each is "new". The flood must not reopen other routes' windows.
+        let store = MemoryReplayStore::new(4000).with_route_capacity(1000);
+        let billing = route_key("billing", "d-1");
+        accept(&store, &billing, 0, 3600).await;
+        for i in 0..5000 {
+            accept(
+                &store,
+                &route_key("github", &format!("forged-{i}")),
+                1,
+                3600,
+            )
+            .await;
+        }
+        assert_eq!(
+            store.reserve(&billing, 2, 62).await.unwrap(),
+            Reservation::Accepted { accepted_at: 0 },
+            "the flood on github evicted billing's record"
+        );
+        // About the route's bound (it is split over the shards, rounded up) plus billing.
+        assert!(store.len() <= 1010, "kept {} records", store.len());
+        // The flooded route still refuses its newest replays.
+        assert!(matches!(
+            store
+                .reserve(&route_key("github", "forged-4999"), 2, 62)
+                .await
+                .unwrap(),
+            Reservation::Accepted { .. }
+        ));
+    }
+
+    #[tokio::test]
+    async fn expired_records_are_dropped_as_new_ones_arrive_not_only_when_full() {
+        let store = MemoryReplayStore::new(100_000);
+        for i in 0..1000 {
+            accept(&store, &key(&format!("old-{i}")), 0, 600).await;
+        }
+        assert_eq!(store.len(), 1000);
+        // Long after their window, new deliveries arrive: the expired records go, a few
+        // with each arrival (in its shard), well before the store is full.
+        for i in 0..1000 {
+            accept(&store, &key(&format!("new-{i}")), 10_000 + i, 20_000).await;
+        }
+        assert_eq!(store.len(), 1000);
     }
 
     #[tokio::test]

@@ -444,3 +444,60 @@ async fn settling_twice_keeps_the_first_outcome() {
         .unwrap_err();
     assert_eq!(again.reason, crate::Reason::Duplicate);
 }
+
+// Pinned by mutation testing: each of these could change without any other test failing.
+
+#[tokio::test]
+async fn a_delivery_id_of_exactly_the_maximum_length_is_admitted() {
+    let clock = FixedClock::new(T0);
+    let app = App::default();
+    let id = "x".repeat(MAX_DELIVERY_ID_LEN);
+    let response = send(&guard(&clock), &app, delivery(Some(&id), 200)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(app.calls(), 1);
+}
+
+#[tokio::test]
+async fn an_unsettled_reservation_holds_for_the_default_lease_of_five_minutes() {
+    assert_eq!(DEFAULT_LEASE, Duration::from_secs(300));
+    let clock = FixedClock::new(T0);
+    let policy = ReplayPolicy::new("github", MemoryReplayStore::default()).clock(clock.clone());
+    let Ok(Admit::Pending(pending)) = policy.admit(Some(&verified(Some("d-1")))).await else {
+        panic!("fresh delivery not reserved");
+    };
+    // The request hangs somewhere: never settled, never dropped.
+    clock.set(T0 + 299);
+    let err = policy
+        .admit(Some(&verified(Some("d-1"))))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.status,
+        StatusCode::CONFLICT,
+        "released before the lease ran out"
+    );
+    clock.set(T0 + 300);
+    let Ok(Admit::Pending(retry)) = policy.admit(Some(&verified(Some("d-1")))).await else {
+        panic!("the lease never ran out");
+    };
+    retry.release().await.unwrap();
+    pending.release().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_pending_delivery_is_settled_by_commit_or_release() {
+    let clock = FixedClock::new(T0);
+    let policy = ReplayPolicy::new("github", MemoryReplayStore::default()).clock(clock);
+    for (id, commit) in [("d-1", true), ("d-2", false)] {
+        let Ok(Admit::Pending(pending)) = policy.admit(Some(&verified(Some(id)))).await else {
+            panic!("fresh delivery not reserved");
+        };
+        assert!(!pending.is_settled());
+        if commit {
+            pending.commit().await.unwrap();
+        } else {
+            pending.release().await.unwrap();
+        }
+        assert!(pending.is_settled(), "{id}");
+    }
+}

@@ -21,6 +21,7 @@ use crate::stack::Persistent;
 mod api;
 mod auth;
 mod subscriptions;
+mod throttled;
 
 pub(crate) use auth::Tokens;
 
@@ -181,12 +182,20 @@ async fn serve(std_listener: std::net::TcpListener, state: AdminState) {
         }
     };
     let app = router(state);
+    let mut accept_errors = throttled::Throttled::new(std::time::Duration::from_secs(5));
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(conn) => conn,
             Err(e) => {
-                tracing::warn!(error = %e, "admin listener: accept failed");
-                // Out of file descriptors and the like: do not spin.
+                // Out of file descriptors and the like: do not spin, and do not flood the
+                // log either (it once wrote 500,000 lines in 4 s).
+                if let Some(left_out) = accept_errors.occurred(std::time::Instant::now()) {
+                    tracing::warn!(
+                        error = %e,
+                        similar_errors_not_logged = left_out,
+                        "admin listener: accept failed; retrying every 100 ms, logging at most every 5 s"
+                    );
+                }
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 continue;
             }

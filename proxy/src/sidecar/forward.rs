@@ -17,7 +17,21 @@ use crate::runtime::Upstream;
 pub(crate) const RETRY_BUFFER_LIMIT: usize = 64 * 1024;
 
 /// Prefix of the headers hookguard adds; incoming ones are stripped so callers cannot forge them.
-pub(super) const PREFIX: &str = "x-hookguard-";
+const PREFIX: &str = "x-hookguard-";
+
+/// Whether an incoming header must be stripped as a forgery of hookguard's own: its name
+/// starts with `x-hookguard-` once every `_` is read as `-`. CGI/WSGI servers (and the
+/// frameworks on them) map `-` and `_` to the same variable, so `X_Hookguard_Client_Ip`
+/// would reach the app as hookguard's client IP (Puma CVE-2024-45614).
+pub(super) fn is_forged_hookguard_header(name: &HeaderName) -> bool {
+    // `HeaderName`s are lowercase already.
+    let name = name.as_str().as_bytes();
+    name.len() >= PREFIX.len()
+        && name
+            .iter()
+            .zip(PREFIX.as_bytes())
+            .all(|(&got, &want)| got == want || (want == b'-' && got == b'_'))
+}
 
 pub(super) fn peer(upstream: &Upstream) -> HttpPeer {
     let mut peer = HttpPeer::new(upstream.address.as_str(), false, String::new());
@@ -28,7 +42,7 @@ pub(super) fn peer(upstream: &Upstream) -> HttpPeer {
 }
 
 /// The head the app receives: Content-Length framing for the exact bytes read, no
-/// `Expect`, every incoming `x-hookguard-*` header replaced by hookguard's own, the path
+/// `Expect`, every incoming `x-hookguard-*` header (or `_` alias) replaced by hookguard's own, the path
 /// rewritten as the route says.
 pub(super) fn prepare_upstream_request(
     req: &mut RequestHeader,
@@ -44,7 +58,7 @@ pub(super) fn prepare_upstream_request(
     let forged: Vec<HeaderName> = req
         .headers
         .keys()
-        .filter(|name| name.as_str().starts_with(PREFIX))
+        .filter(|name| is_forged_hookguard_header(name))
         .cloned()
         .collect();
     for name in forged {
@@ -217,4 +231,36 @@ pub(super) async fn forward_buffered(
         .release_http_session(upstream, &peer, None)
         .await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hookguard_names_and_their_underscore_aliases_are_forged_others_are_not() {
+        for name in [
+            "x-hookguard-route",
+            "x_hookguard_client_ip",
+            "x-hookguard_route",
+            "x_hookguard-",
+        ] {
+            assert!(
+                is_forged_hookguard_header(&HeaderName::from_static(name)),
+                "{name}"
+            );
+        }
+        for name in [
+            "x-hookguard",
+            "x_hookguard",
+            "x-hookguardx-a",
+            "x-forwarded-for",
+            "x_a",
+        ] {
+            assert!(
+                !is_forged_hookguard_header(&HeaderName::from_static(name)),
+                "{name}"
+            );
+        }
+    }
 }

@@ -434,24 +434,30 @@ fn note_shadow(ctx: &mut Ctx, response: &Response<Bytes>) {
 
 /// Whether the request carried both Content-Length and Transfer-Encoding (a request
 /// smuggling attempt, or a broken client). Pingora's HTTP/1 reader removes Content-Length
-/// in that case and turns keep-alive off (RFC 9112 §6.1) before any hook runs, so the
-/// remaining trace is: chunked, HTTP/1.1, no `Connection: close`, and yet no keep-alive.
+/// in that case before any hook runs (RFC 9112 §6.3), so the parsed headers cannot tell;
+/// the raw head it keeps can, whatever `Connection` says.
 fn had_both_framings(session: &Session) -> bool {
-    let req = session.req_header();
-    let headers = &req.headers;
-    if headers.contains_key(header::CONTENT_LENGTH)
-        && headers.contains_key(header::TRANSFER_ENCODING)
-    {
+    let headers = &session.req_header().headers;
+    if !headers.contains_key(header::TRANSFER_ENCODING) {
+        return false;
+    }
+    if headers.contains_key(header::CONTENT_LENGTH) {
         return true;
     }
-    let asked_to_close = headers.get_all(header::CONNECTION).iter().any(|v| {
-        v.to_str()
-            .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")))
-    });
-    headers.contains_key(header::TRANSFER_ENCODING)
-        && req.version == http::Version::HTTP_11
-        && !asked_to_close
-        && session.as_downstream().get_keepalive().is_none()
+    session
+        .as_downstream()
+        .as_http1()
+        .is_some_and(|h1| head_names_content_length(&h1.get_headers_raw_bytes()))
+}
+
+/// Whether a raw HTTP/1 request head has a Content-Length header line. The parser that
+/// produced it allows no space before the colon, so the name is everything up to it.
+fn head_names_content_length(head: &[u8]) -> bool {
+    head.split(|&b| b == b'\n').skip(1).any(|line| {
+        line.iter()
+            .position(|&b| b == b':')
+            .is_some_and(|colon| line[..colon].eq_ignore_ascii_case(b"content-length"))
+    })
 }
 
 fn expects_continue(req: &RequestHeader) -> bool {

@@ -9,7 +9,7 @@ use http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use pingora_error::Result;
 use pingora_proxy::Session;
 
-use super::forward::{client_ip, hookguard_headers, upstream_target, PREFIX};
+use super::forward::{client_ip, hookguard_headers, is_forged_hookguard_header, upstream_target};
 use super::{settle, write_response, Ctx, Outcome};
 use crate::queue::{Queue, QueuedRoute};
 
@@ -96,7 +96,7 @@ pub(super) async fn enqueue(
 }
 
 /// The request as the app will receive it: the exact body, the provider's headers minus
-/// hop-by-hop ones and forged `x-hookguard-*`, plus hookguard's own.
+/// hop-by-hop ones and forged `x-hookguard-*` (and `_` aliases), plus hookguard's own.
 fn stored_request(session: &Session, ctx: &Ctx, headers: &HeaderMap) -> Request {
     let uri = &session.req_header().uri;
     let target = upstream_target(uri, ctx).unwrap_or_else(|| {
@@ -106,8 +106,7 @@ fn stored_request(session: &Session, ctx: &Ctx, headers: &HeaderMap) -> Request 
     let mut stored: Vec<(String, Bytes)> = headers
         .iter()
         .filter(|(name, _)| {
-            let name = name.as_str();
-            !name.starts_with(PREFIX) && !HOP_BY_HOP.contains(&name)
+            !is_forged_hookguard_header(name) && !HOP_BY_HOP.contains(&name.as_str())
         })
         .map(|(name, value)| {
             (

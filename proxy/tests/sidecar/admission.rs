@@ -334,25 +334,35 @@ async fn content_length_with_transfer_encoding_is_400_and_closes() {
         ))
         .start()
         .await;
-    let mut conn = RawConn::connect(proxy.addr()).await;
-    // A smuggling attempt: the two framings disagree on where the request ends, and a
-    // second request hides behind the first.
-    // Validly signed: only the framing is wrong.
-    let signature = Signer::new("github", SECRET).header_lines(b"hello", "d-smuggle");
-    let mut bytes = raw_head(
-        "/webhooks/github",
-        &format!("{signature}Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"),
-    )
-    .into_bytes();
-    bytes.extend_from_slice(b"5\r\nhello\r\n0\r\n\r\n");
-    bytes.extend_from_slice(b"GET /webhooks/github HTTP/1.1\r\nHost: hookguard.test\r\n\r\n");
-    conn.write(&bytes).await;
-    let answer = conn.read_answer(WITHIN).await;
-    assert_eq!(answer.status, 400, "{}", answer.text());
-    assert!(answer.text().contains("bad_framing"), "{}", answer.text());
-    // Closed, and the hidden request was never answered.
-    conn.closes_within(WITHIN).await.unwrap();
-    assert!(app.requests().is_empty());
+    // `Connection: close` must not change the answer: pingora turns keep-alive off for
+    // both framings too, so a check that looks at keep-alive alone cannot tell them apart.
+    for connection in [
+        "",
+        "Connection: close\r\n",
+        "connection: keep-alive, Close\r\n",
+    ] {
+        let mut conn = RawConn::connect(proxy.addr()).await;
+        // A smuggling attempt: the two framings disagree on where the request ends, and a
+        // second request hides behind the first.
+        // Validly signed: only the framing is wrong.
+        let signature = Signer::new("github", SECRET).header_lines(b"hello", "d-smuggle");
+        let mut bytes = raw_head(
+            "/webhooks/github",
+            &format!(
+                "{signature}{connection}content-length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+            ),
+        )
+        .into_bytes();
+        bytes.extend_from_slice(b"5\r\nhello\r\n0\r\n\r\n");
+        bytes.extend_from_slice(b"GET /webhooks/github HTTP/1.1\r\nHost: hookguard.test\r\n\r\n");
+        conn.write(&bytes).await;
+        let answer = conn.read_answer(WITHIN).await;
+        assert_eq!(answer.status, 400, "{connection:?}: {}", answer.text());
+        assert!(answer.text().contains("bad_framing"), "{}", answer.text());
+        // Closed, and the hidden request was never answered.
+        conn.closes_within(WITHIN).await.unwrap();
+        assert!(app.requests().is_empty(), "{connection:?}");
+    }
 }
 
 #[tokio::test]
@@ -416,4 +426,61 @@ async fn a_body_that_trickles_in_too_slowly_is_408() {
     assert!(started.elapsed() >= std::time::Duration::from_millis(400));
     conn.closes_within(WITHIN).await.unwrap();
     assert!(app.requests().is_empty());
+}
+
+/// CGI/WSGI servers read `X_Hookguard_Client_Ip` as `HTTP_X_HOOKGUARD_CLIENT_IP`, the
+/// same variable as hookguard's own header (the bug class of Puma CVE-2024-45614): an
+/// alias with underscores must be stripped like the header itself, forwarded or queued.
+#[tokio::test]
+async fn underscore_aliases_of_hookguard_headers_never_reach_the_app_in_either_mode() {
+    for delivery in ["delivery = \"queue\"", ""] {
+        let app = upstream().record().start().await;
+        let proxy = sidecar()
+            .config(config(
+                &app,
+                "",
+                &github_route("github", "/webhooks/github", delivery),
+            ))
+            .start()
+            .await;
+        let signature = Signer::new("github", SECRET).header_lines(b"hello", "d-alias");
+        let mut bytes = raw_head(
+            "/webhooks/github",
+            &format!(
+                "{signature}X_Hookguard_Client_Ip: 6.6.6.6\r\nx-hookguard_route: forged\r\n\
+                 X_HOOKGUARD-Anything: 1\r\nX_Forwarded_Proto: kept\r\n\
+                 Content-Length: 5\r\nConnection: close\r\n\r\n"
+            ),
+        )
+        .into_bytes();
+        bytes.extend_from_slice(b"hello");
+        let mut conn = RawConn::connect(proxy.addr()).await;
+        conn.write(&bytes).await;
+        let answer = conn.read_answer(WITHIN).await;
+        assert!(
+            answer.status == 200 || answer.status == 202,
+            "{delivery:?}: {}",
+            answer.text()
+        );
+        hookguard_tests::assert_eventually!(app.requests().len() == 1, "{delivery:?}: no delivery");
+        let got = app.only_request();
+        let aliases: Vec<&str> = got
+            .headers
+            .keys()
+            .map(|n| n.as_str())
+            .filter(|n| n.replace('_', "-").starts_with("x-hookguard-") && n.contains('_'))
+            .collect();
+        assert!(
+            aliases.is_empty(),
+            "{delivery:?}: forged aliases reached the app: {aliases:?}"
+        );
+        assert_eq!(got.header("x-hookguard-client-ip"), Some("127.0.0.1"));
+        assert_eq!(got.header("x-hookguard-route"), Some("github"));
+        // Other names with underscores are the app's business.
+        assert_eq!(
+            got.header("x_forwarded_proto"),
+            Some("kept"),
+            "{delivery:?}"
+        );
+    }
 }

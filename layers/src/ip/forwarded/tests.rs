@@ -155,6 +155,11 @@ fn dotted_quad_fast_path_refuses_what_std_refuses() {
         ".1.2.3",
         "1..2.3",
         "1.2.3.0004",
+        "1.2.3.4.5",
+        "1.2.3.4.5.6",
+        "1.2.3.99999",
+        "256.1.1.1",
+        "1.2.3.65536",
         "",
     ] {
         assert_eq!(parse_dotted_quad(text.as_bytes()), None, "{text}");
@@ -226,4 +231,67 @@ fn forwarded_without_a_usable_for_is_refused() {
         assert_eq!(err.reason, Reason::MalformedHeader, "{bad}");
         assert!(err.message.starts_with("forwarded "), "{}", err.message);
     }
+}
+
+// The quoted-string rules of RFC 7230 §3.2.6 as `Forwarded` uses them: these pin each
+// branch of `split_outside_quotes` and `unquote` (mutation testing found them untested).
+
+#[test]
+fn an_escaped_quote_does_not_end_a_quoted_string() {
+    // `\"` stays inside the quotes, so the comma after it does not split elements.
+    let got = fwd(
+        "10.0.0.1",
+        &[r#"for=192.0.2.60;ext="a\",b""#],
+        &["10.0.0.0/8"],
+    );
+    assert_eq!(got.unwrap(), ip("192.0.2.60"));
+}
+
+#[test]
+fn an_escape_covers_one_character_only() {
+    // After `\"` the string goes on and ends at the next quote; the comma then splits.
+    let got = fwd(
+        "10.0.0.1",
+        &[r#"for=192.0.2.60;ext="a\"b", for=192.0.2.61"#],
+        &["10.0.0.0/8"],
+    );
+    assert_eq!(got.unwrap(), ip("192.0.2.61"));
+}
+
+#[test]
+fn a_backslash_outside_quotes_escapes_nothing() {
+    let got = fwd(
+        "10.0.0.1",
+        &[r#"for=192.0.2.60;ext=a\,for=192.0.2.61"#],
+        &["10.0.0.0/8"],
+    );
+    assert_eq!(got.unwrap(), ip("192.0.2.61"));
+}
+
+#[test]
+fn a_semicolon_inside_quotes_does_not_split_parameters() {
+    // Split there, the element would have two for= parameters and be refused.
+    let got = fwd(
+        "10.0.0.1",
+        &[r#"for=192.0.2.60;ext="x;for=192.0.2.99""#],
+        &["10.0.0.0/8"],
+    );
+    assert_eq!(got.unwrap(), ip("192.0.2.60"));
+}
+
+#[test]
+fn an_escaped_for_value_is_refused_even_left_of_the_client() {
+    // Never unescaped: the whole header is refused, though the walk stops before it.
+    let err = fwd(
+        "10.0.0.1",
+        &[r#"for="192.0.2\.1", for=192.0.2.61"#],
+        &["10.0.0.0/8"],
+    )
+    .unwrap_err();
+    assert_eq!(err.reason, Reason::MalformedHeader);
+    assert!(
+        err.message.contains("not a plain quoted address"),
+        "{}",
+        err.message
+    );
 }

@@ -102,6 +102,7 @@ impl std::error::Error for HmacOptionError {}
 pub struct HmacScheme {
     name: &'static str,
     header: HeaderName,
+    header_alias: Option<HeaderName>,
     algorithm: MacAlgorithm,
     encoding: Encoding,
     prefix: Cow<'static, str>,
@@ -123,6 +124,7 @@ impl HmacScheme {
         Self {
             name,
             header,
+            header_alias: None,
             algorithm,
             encoding,
             prefix: Cow::Borrowed(""),
@@ -208,6 +210,34 @@ impl HmacScheme {
     pub fn named(mut self, name: &'static str) -> Self {
         self.name = name;
         self
+    }
+
+    /// A second name the provider may send the signature under (Shopify's events webhooks
+    /// drop the `X-`). When both are present they must carry the same value.
+    pub fn header_alias(mut self, alias: HeaderName) -> Self {
+        self.header_alias = Some(alias);
+        self
+    }
+
+    /// The signature header's value, from its name or its alias.
+    fn signature_value<'h>(&self, request: &WebhookRequest<'h>) -> Result<&'h str, VerifyError> {
+        let Some(alias) = &self.header_alias else {
+            return single_header(request.headers, &self.header);
+        };
+        match (
+            optional_header(request.headers, &self.header)?,
+            optional_header(request.headers, alias)?,
+        ) {
+            (Some(value), None) | (None, Some(value)) => Ok(value),
+            (Some(value), Some(other)) if value == other => Ok(value),
+            // Two signatures that disagree: whichever one a check picked, the other could
+            // be what the app reads. Fail closed.
+            (Some(_), Some(_)) => Err(VerifyError::MalformedHeader {
+                header: alias.clone(),
+                expected: "the same value as the other signature header, or only one of them",
+            }),
+            (None, None) => Err(VerifyError::MissingHeader(self.header.clone())),
+        }
     }
 
     /// A prefix the header value starts with (`sha256=`), stripped before decoding.
@@ -341,7 +371,7 @@ impl Scheme for HmacScheme {
         keys: &Keyring,
         ctx: &VerifyContext,
     ) -> Result<Verified, VerifyError> {
-        let value = single_header(request.headers, &self.header)?;
+        let value = self.signature_value(request)?;
         let malformed = || VerifyError::MalformedHeader {
             header: self.header.clone(),
             expected: self.expected_format(),

@@ -1,5 +1,7 @@
 //! `shopify`: `X-Shopify-Hmac-Sha256: <base64>`, HMAC-SHA256 of the raw body keyed with the
 //! app's client secret; delivery id from `X-Shopify-Webhook-Id`. No signed timestamp.
+//! Events webhooks send the signature as `shopify-hmac-sha256` (no `X-`), read as well;
+//! both present with different values is refused.
 
 use http::HeaderName;
 
@@ -14,6 +16,7 @@ pub fn shopify() -> HmacScheme {
         MacAlgorithm::Sha256,
         Encoding::Base64,
     )
+    .header_alias(HeaderName::from_static("shopify-hmac-sha256"))
     .delivery_id(DeliveryId::Header(HeaderName::from_static(
         "x-shopify-webhook-id",
     )))
@@ -105,6 +108,52 @@ mod tests {
             &[("X-Shopify-Hmac-Sha256", HMAC)],
             br#"{"foo":"bar"}"#,
             mismatch,
+        );
+    }
+
+    // Shopify's events webhooks name the header without `X-`: shopify-app-js
+    // `WebhookType.NextGen` (`hmac: 'shopify-hmac-sha256'`) and shopify-app-php
+    // (`HMAC_HEADER_NAMES = ['x-shopify-hmac-sha256', 'shopify-hmac-sha256']`).
+    #[test]
+    fn events_webhooks_header_without_x_prefix_verifies() {
+        let h = headers(&[("shopify-hmac-sha256", HMAC)]);
+        let v = verify_with(&shopify(), &[SECRET], &h, BODY, None, 0).unwrap();
+        assert_eq!(v.secret_index, 0);
+        let h = headers(&[
+            ("Shopify-Hmac-Sha256", HMAC),
+            ("X-Shopify-Hmac-Sha256", HMAC),
+        ]);
+        assert!(verify_with(&shopify(), &[SECRET], &h, BODY, None, 0).is_ok());
+        assert_rejects(
+            &shopify(),
+            "wrong",
+            &[("shopify-hmac-sha256", HMAC)],
+            BODY,
+            |e| *e == VerifyError::SignatureMismatch,
+        );
+    }
+
+    #[test]
+    fn both_signature_headers_disagreeing_fail_closed() {
+        let wrong = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+        for (first, second) in [(HMAC, wrong), (wrong, HMAC)] {
+            assert_rejects(
+                &shopify(),
+                SECRET,
+                &[
+                    ("X-Shopify-Hmac-Sha256", first),
+                    ("shopify-hmac-sha256", second),
+                ],
+                BODY,
+                |e| matches!(e, VerifyError::MalformedHeader { .. }),
+            );
+        }
+        assert_rejects(
+            &shopify(),
+            SECRET,
+            &[("shopify-hmac-sha256", HMAC), ("shopify-hmac-sha256", HMAC)],
+            BODY,
+            |e| matches!(e, VerifyError::DuplicateHeader(_)),
         );
     }
 

@@ -3,15 +3,17 @@
 //! Headers `webhook-id`, `webhook-timestamp` (Unix seconds), `webhook-signature` — or the
 //! same with the `svix-` prefix. Signed content `{id}.{timestamp}.{body}`. The signature
 //! header is a space-separated list of `<version>,<base64>`: `v1` is HMAC-SHA256 keyed with
-//! the base64-decoded secret (`whsec_<base64>` or bare base64), `v1a` is Ed25519 checked
-//! with a `whpk_<base64>` public key (signed with a `whsk_<base64>` private key). Unknown
-//! versions are skipped. Tolerance 300 s, as the reference libraries.
+//! the base64-decoded secret (`whsec_<base64>` or bare base64, `=` padding optional), `v1a`
+//! is Ed25519 checked with a `whpk_<base64>` public key (signed with a `whsk_<base64>`
+//! private key). Unknown versions are skipped. Tolerance 300 s, as the reference libraries.
 //!
 //! `v1a` needs the `ed25519` feature: without it, `whpk_`/`whsk_` keys are refused when
 //! parsed (so a route cannot be configured to expect what this build cannot check) and
 //! `v1a` signatures match no key.
 
-use base64::engine::general_purpose::STANDARD;
+use base64::alphabet;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
+use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
 #[cfg(feature = "ed25519")]
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
@@ -136,8 +138,16 @@ fn without_ed25519() -> SecretError {
     )
 }
 
+/// Secrets and keys are standard base64 with or without their `=` padding: dashboards and
+/// users drop it, and the Python, PHP and Ruby reference libraries accept it either way.
+/// Wrong padding (too many `=`) is still refused.
+const SECRET_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
 fn decode_b64(text: &str, problem: &'static str) -> Result<Vec<u8>, SecretError> {
-    STANDARD
+    SECRET_BASE64
         .decode(text)
         .map_err(|_| secret_error(problem, SECRET_FORMAT))
 }

@@ -145,6 +145,32 @@ fn secret_works_with_and_without_the_whsec_prefix() {
     assert!(verify_sig(&[SECRET], SIG).is_ok());
 }
 
+/// A 32-byte secret as a provider's dashboard may show it: its base64 ends in one `=`, and
+/// some providers (and users copying it) drop the padding. The Python, PHP and Ruby
+/// reference libraries accept it unpadded (Python appends `==` before decoding; PHP's
+/// `base64_decode` and Ruby's `decode64` ignore missing padding). Signature computed with
+/// `openssl dgst -sha256 -mac HMAC` over the published vector's id, timestamp and payload.
+const UNPADDED_SECRET: &str = "whsec_FPAsQnHHZMfp/KVdBo+3fhll1fqWjLXFusokW26F6gs";
+const UNPADDED_SECRET_SIG: &str = "v1,/t4DVCsVjUvGiXTJH/ZZ0VsV7qnXbl2+6lOzyVDOOrk=";
+
+#[test]
+fn secret_base64_is_accepted_with_or_without_padding() {
+    let padded = format!("{UNPADDED_SECRET}=");
+    for secret in [UNPADDED_SECRET, padded.as_str(), &UNPADDED_SECRET[6..]] {
+        assert!(
+            verify_sig(&[secret], UNPADDED_SECRET_SIG).is_ok(),
+            "{secret}"
+        );
+        let (h, _) = sign_with(&StandardWebhooks, secret, PAYLOAD, None, TS, Some(MSG_ID));
+        assert_eq!(h.get("webhook-signature").unwrap(), UNPADDED_SECRET_SIG);
+    }
+    // Wrong padding is still not base64.
+    assert_eq!(
+        parse_err(&format!("{UNPADDED_SECRET}==")).problem,
+        "not base64 after whsec_"
+    );
+}
+
 #[test]
 fn svix_branded_headers_verify() {
     let h = request_headers("svix", MSG_ID, "1614265330", SIG);
