@@ -39,6 +39,7 @@ fn paddle_header_corpus() {
     assert!(replay("paddle_header", fuzzing::paddle_header) > 0);
 }
 
+#[cfg(feature = "rules")]
 #[test]
 fn rules_template_corpus() {
     let started = std::time::Instant::now();
