@@ -294,3 +294,54 @@ async fn an_app_slower_than_read_timeout_is_504_and_the_delivery_can_be_retried(
     }
     assert_eq!(app.requests().len(), 4);
 }
+
+#[tokio::test]
+async fn a_prefix_route_rewrites_only_its_prefix_in_both_forwarding_paths_and_in_queue_mode() {
+    let app = upstream().record().start().await;
+    let route = |id: &str, prefix: &str, extra: &str| {
+        format!(
+            r#"
+[[routes]]
+id = "{id}"
+match.path_prefix = "{prefix}"
+scheme = "github"
+secrets = [{{ id = "primary", value = "{SECRET}" }}]
+rewrite = "/internal/{id}"
+{extra}
+"#
+        )
+    };
+    let proxy = sidecar()
+        .config(config(
+            &app,
+            "",
+            &(route("billing", "/webhooks/billing", "")
+                + &route("queued", "/webhooks/queued", "delivery = \"queue\"")),
+        ))
+        .start()
+        .await;
+    let signer = Signer::new("github", SECRET);
+    // A small body (pingora's own path) and one beyond its 64 KiB retry buffer (ours).
+    for (n, size) in [(1, 10), (2, 70 * 1024)] {
+        let body = body_of(size);
+        let url = proxy.url("/webhooks/billing/orders/7?x=1");
+        let answer = send(signer.post(&url, &body, &format!("b-{n}"))).await;
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        assert_eq!(
+            app.requests().last().unwrap().path,
+            "/internal/billing/orders/7?x=1"
+        );
+    }
+    let answer = send(signer.post(&proxy.url("/webhooks/queued/a/b?y=2"), b"{}", "q-1")).await;
+    assert_eq!(answer.status, 202, "{}", answer.text());
+    assert_eventually!(
+        app.requests()
+            .iter()
+            .any(|r| r.path == "/internal/queued/a/b?y=2"),
+        "the queued delivery did not reach /internal/queued/a/b?y=2: {:?}",
+        app.requests()
+            .iter()
+            .map(|r| r.path.clone())
+            .collect::<Vec<_>>()
+    );
+}
