@@ -186,7 +186,6 @@ fn call(
     query: Vec<(&'static str, String)>,
 ) -> Result<u8, String> {
     let json = admin.json;
-    let shown_path = path.clone();
     match (Call {
         admin,
         method,
@@ -200,7 +199,7 @@ fn call(
             if json {
                 println!("{body:#}");
             } else {
-                print_table(&shown_path, &body);
+                print_table(&body);
             }
             Ok(0)
         }
@@ -276,7 +275,7 @@ pub(super) fn table(rows: &[Value], columns: &[&str]) -> Table {
     table
 }
 
-fn print_table(path: &str, body: &Value) {
+fn print_table(body: &Value) {
     if let Some(routes) = body["routes"].as_array() {
         let columns = [
             "route",
@@ -341,7 +340,6 @@ fn print_table(path: &str, body: &Value) {
         }
     } else {
         // Retry, delete, purge: {"retried": n} / {"deleted": n}.
-        let _ = path;
         println!("{body}");
     }
 }
