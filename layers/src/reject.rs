@@ -9,126 +9,106 @@
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
 
-/// Why a request was refused. A fixed list: label values for metrics come from here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Reason {
-    /// A required header is absent.
-    MissingHeader,
-    /// A header that must appear once appears several times.
-    DuplicateHeader,
-    /// A header is present but does not parse.
-    MalformedHeader,
-    /// The body lacks the signature fields a scheme carries inside it, or does not parse.
-    MalformedBody,
-    /// No secret is configured for the route.
-    NoSecret,
-    /// A configured secret is not in the format the scheme needs.
-    SecretFormat,
-    /// No configured secret produces the signature the request carries.
-    SignatureMismatch,
-    /// The signed timestamp is too far in the past or the future.
-    TimestampOutsideWindow,
-    /// The scheme signs the request URL and the public URL is unknown.
-    UrlUnknown,
-    /// The body is larger than the route allows.
-    BodyTooLarge,
-    /// The body could not be read.
-    BodyReadFailed,
-    /// The client address is on the deny list, or not on the allow list.
-    IpDenied,
-    /// The server did not record the connection's peer address, so the IP filter or the
-    /// per-client rate limit cannot run (a deployment error: the filter fails closed).
-    PeerUnknown,
-    /// The client sent more requests than its rate limit allows.
-    RateLimited,
-    /// The delivery was already accepted by the app; it is acknowledged, not forwarded again.
-    Duplicate,
-    /// The same delivery is being handled right now; the provider should retry later.
-    DuplicateInFlight,
-    /// The route requires a delivery id and the request carries none.
-    MissingDeliveryId,
-    /// The replay guard found no verification result: it must sit after signature
-    /// verification.
-    NotVerified,
-    /// The replay store could not be reached.
-    ReplayStoreUnavailable,
-    /// The route's delivery queue is at its bound; the provider should retry later.
-    QueueFull,
-    /// The delivery queue could not store the request; the provider should retry later.
-    QueueUnavailable,
-    /// The delivery's event type is not one the route takes: acknowledged (200), not
-    /// forwarded.
-    EventFiltered,
-    /// The payload does not match the route's JSON Schema.
-    SchemaInvalid,
-    /// The route's payload rules need a JSON body and the body is not JSON (or is nested
-    /// deeper than the parser allows).
-    UnsupportedMediaType,
-    /// The route's mapping could not build the body the app receives.
-    TransformFailed,
+/// Declares [`Reason`] from one list, so the enum, [`Reason::ALL`] and the codes cannot
+/// drift apart (a variant missing from a hand-kept `ALL` would never be pre-registered).
+macro_rules! reasons {
+    ($($(#[$doc:meta])* $variant:ident => $code:literal,)*) => {
+        /// Why a request was refused. A fixed list: label values for metrics come from here.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum Reason {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Reason {
+            /// Every reason, for pre-registering metric label values.
+            pub const ALL: &'static [Reason] = &[$(Reason::$variant,)*];
+
+            /// The stable snake_case code used in responses, logs and metric labels.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Reason::$variant => $code,)*
+                }
+            }
+        }
+    };
 }
 
-impl Reason {
-    /// Every reason, for pre-registering metric label values.
-    pub const ALL: &'static [Reason] = &[
-        Reason::MissingHeader,
-        Reason::DuplicateHeader,
-        Reason::MalformedHeader,
-        Reason::MalformedBody,
-        Reason::NoSecret,
-        Reason::SecretFormat,
-        Reason::SignatureMismatch,
-        Reason::TimestampOutsideWindow,
-        Reason::UrlUnknown,
-        Reason::BodyTooLarge,
-        Reason::BodyReadFailed,
-        Reason::IpDenied,
-        Reason::PeerUnknown,
-        Reason::RateLimited,
-        Reason::Duplicate,
-        Reason::DuplicateInFlight,
-        Reason::MissingDeliveryId,
-        Reason::NotVerified,
-        Reason::ReplayStoreUnavailable,
-        Reason::QueueFull,
-        Reason::QueueUnavailable,
-        Reason::EventFiltered,
-        Reason::SchemaInvalid,
-        Reason::UnsupportedMediaType,
-        Reason::TransformFailed,
-    ];
-
-    /// The stable snake_case code used in responses, logs and metric labels.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Reason::MissingHeader => "missing_header",
-            Reason::DuplicateHeader => "duplicate_header",
-            Reason::MalformedHeader => "malformed_header",
-            Reason::MalformedBody => "malformed_body",
-            Reason::NoSecret => "no_secret",
-            Reason::SecretFormat => "secret_format",
-            Reason::SignatureMismatch => "signature_mismatch",
-            Reason::TimestampOutsideWindow => "timestamp_outside_window",
-            Reason::UrlUnknown => "url_unknown",
-            Reason::BodyTooLarge => "body_too_large",
-            Reason::BodyReadFailed => "body_read_failed",
-            Reason::IpDenied => "ip_denied",
-            Reason::PeerUnknown => "peer_unknown",
-            Reason::RateLimited => "rate_limited",
-            Reason::Duplicate => "duplicate",
-            Reason::DuplicateInFlight => "duplicate_in_flight",
-            Reason::MissingDeliveryId => "missing_delivery_id",
-            Reason::NotVerified => "not_verified",
-            Reason::ReplayStoreUnavailable => "replay_store_unavailable",
-            Reason::QueueFull => "queue_full",
-            Reason::QueueUnavailable => "queue_unavailable",
-            Reason::EventFiltered => "event_filtered",
-            Reason::SchemaInvalid => "schema_invalid",
-            Reason::UnsupportedMediaType => "unsupported_media_type",
-            Reason::TransformFailed => "transform_failed",
-        }
-    }
+reasons! {
+    /// A required header is absent.
+    MissingHeader => "missing_header",
+    /// A header that must appear once appears several times.
+    DuplicateHeader => "duplicate_header",
+    /// A header is present but does not parse.
+    MalformedHeader => "malformed_header",
+    /// The body lacks the signature fields a scheme carries inside it, or does not parse.
+    MalformedBody => "malformed_body",
+    /// No secret is configured for the route.
+    NoSecret => "no_secret",
+    /// A configured secret is not in the format the scheme needs.
+    SecretFormat => "secret_format",
+    /// No configured secret produces the signature the request carries.
+    SignatureMismatch => "signature_mismatch",
+    /// The signed timestamp is too far in the past or the future.
+    TimestampOutsideWindow => "timestamp_outside_window",
+    /// The scheme signs the request URL and the public URL is unknown.
+    UrlUnknown => "url_unknown",
+    /// The body is larger than the route allows.
+    BodyTooLarge => "body_too_large",
+    /// The body could not be read.
+    BodyReadFailed => "body_read_failed",
+    /// The client address is on the deny list, or not on the allow list.
+    IpDenied => "ip_denied",
+    /// The server did not record the connection's peer address, so the IP filter or the
+    /// per-client rate limit cannot run (a deployment error: the filter fails closed).
+    PeerUnknown => "peer_unknown",
+    /// The client sent more requests than its rate limit allows.
+    RateLimited => "rate_limited",
+    /// The delivery was already accepted by the app; it is acknowledged, not forwarded again.
+    Duplicate => "duplicate",
+    /// The same delivery is being handled right now; the provider should retry later.
+    DuplicateInFlight => "duplicate_in_flight",
+    /// The route requires a delivery id and the request carries none.
+    MissingDeliveryId => "missing_delivery_id",
+    /// The replay guard found no verification result: it must sit after signature
+    /// verification.
+    NotVerified => "not_verified",
+    /// The replay store could not be reached.
+    ReplayStoreUnavailable => "replay_store_unavailable",
+    /// The route's delivery queue is at its bound; the provider should retry later.
+    QueueFull => "queue_full",
+    /// The delivery queue could not store the request; the provider should retry later.
+    QueueUnavailable => "queue_unavailable",
+    /// The delivery's event type is not one the route takes: acknowledged (200), not
+    /// forwarded.
+    EventFiltered => "event_filtered",
+    /// The payload does not match the route's JSON Schema.
+    SchemaInvalid => "schema_invalid",
+    /// The route's payload rules need a JSON body and the body is not JSON (or is nested
+    /// deeper than the parser allows).
+    UnsupportedMediaType => "unsupported_media_type",
+    /// The route's mapping could not build the body the app receives.
+    TransformFailed => "transform_failed",
+    /// No route serves the request's path (the sidecar).
+    RouteNotFound => "route_not_found",
+    /// The webhook key in the path exists but is disabled (the sidecar).
+    KeyDisabled => "key_disabled",
+    /// The request's framing is refused: both `Content-Length` and `Transfer-Encoding`, or a
+    /// `Content-Length` that is not a number (the sidecar).
+    BadFraming => "bad_framing",
+    /// The path has dot segments (`..`, `.`, or their percent-encoded forms) (the sidecar).
+    BadPath => "bad_path",
+    /// The request asks for a protocol upgrade (`Upgrade`, `CONNECT`): webhooks never need one,
+    /// and a tunnel would carry unchecked requests to the app (the sidecar).
+    UpgradeRefused => "upgrade_refused",
+    /// The body was not received within the route's read timeout (the sidecar).
+    BodyTimeout => "body_timeout",
+    /// The app could not be connected to (the sidecar: 502).
+    UpstreamUnreachable => "upstream_unreachable",
+    /// The app did not answer within `upstream.read_timeout` (the sidecar: 504).
+    UpstreamTimeout => "upstream_timeout",
+    /// The app's connection failed or its answer was not valid HTTP (the sidecar: 502).
+    UpstreamError => "upstream_error",
 }
 
 impl std::fmt::Display for Reason {

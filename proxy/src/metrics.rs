@@ -5,8 +5,9 @@ use std::sync::LazyLock;
 
 use prometheus::{
     register_gauge, register_gauge_vec, register_histogram, register_histogram_vec,
-    register_int_counter_vec, register_int_gauge_vec, Encoder, Gauge, GaugeVec, Histogram,
-    HistogramVec, IntCounterVec, IntGaugeVec, TextEncoder,
+    register_int_counter, register_int_counter_vec, register_int_gauge, register_int_gauge_vec,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, TextEncoder,
 };
 
 /// Latency buckets (seconds): from 100 µs to 30 s.
@@ -22,11 +23,15 @@ const SIZE_BUCKETS: &[f64] = &[
 
 pub(crate) struct Metrics {
     pub(crate) requests: IntCounterVec,
+    pub(crate) rejections: IntCounterVec,
     pub(crate) request_duration: HistogramVec,
     pub(crate) upstream_duration: HistogramVec,
     pub(crate) body_bytes: HistogramVec,
     pub(crate) secret_matches: IntCounterVec,
     pub(crate) events_filtered: IntCounterVec,
+    pub(crate) connections_open: IntGauge,
+    pub(crate) connections_refused: IntCounterVec,
+    pub(crate) head_timeouts: IntCounter,
     pub(crate) reload_successful: Gauge,
     pub(crate) build_info: GaugeVec,
     pub(crate) delivery: DeliveryMetrics,
@@ -129,6 +134,12 @@ pub(crate) static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             &["route", "outcome", "reason"]
         )
         .expect("metric registers once"),
+        rejections: register_int_counter_vec!(
+            "hookguard_rejections_total",
+            "Requests refused (or, in shadow mode, that would have been), by reason, on every route; every reason is present from the start",
+            &["reason"]
+        )
+        .expect("metric registers once"),
         request_duration: register_histogram_vec!(
             "hookguard_request_duration_seconds",
             "Time from request start to the end of the response, by route",
@@ -162,6 +173,22 @@ pub(crate) static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             &["route", "pattern"]
         )
         .expect("metric registers once"),
+        connections_open: register_int_gauge!(
+            "hookguard_connections_open",
+            "Connections open on the webhook listener"
+        )
+        .expect("metric registers once"),
+        connections_refused: register_int_counter_vec!(
+            "hookguard_connections_refused_total",
+            "Connections closed as soon as accepted because a cap was reached (max, max_per_client)",
+            &["cap"]
+        )
+        .expect("metric registers once"),
+        head_timeouts: register_int_counter!(
+            "hookguard_request_head_timeouts_total",
+            "Connections closed because the request head did not arrive within connections.head_timeout"
+        )
+        .expect("metric registers once"),
         reload_successful: register_gauge!(
             "hookguard_config_last_reload_successful",
             "1 if the last configuration (re)load succeeded, 0 if it failed and the previous config is in use"
@@ -175,6 +202,12 @@ pub(crate) static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         .with_label_values(&[env!("CARGO_PKG_VERSION")])
         .set(1.0);
     m.reload_successful.set(1.0);
+    for reason in hookguard_layers::Reason::ALL {
+        m.rejections.with_label_values(&[reason.as_str()]);
+    }
+    for cap in ["max", "max_per_client"] {
+        m.connections_refused.with_label_values(&[cap]);
+    }
     m
 });
 

@@ -10,6 +10,7 @@ use hookguard_layers::credentials::{CachedCredentials, RefresherHandle, RouteKey
 use hookguard_layers::Admission;
 use http::Request;
 use http_body_util::Full;
+use pingora_core::upstreams::peer::HttpPeer;
 use tower::util::BoxCloneSyncService;
 
 /// A half of a route's stack: the header stage (no body yet) or the body stage.
@@ -46,6 +47,56 @@ pub(crate) struct Upstream {
     pub(crate) address: String,
     pub(crate) connect_timeout: Duration,
     pub(crate) read_timeout: Duration,
+    /// Pingora's description of the app when the address is an `IP:port`, built once per
+    /// configuration (the key of the connection pool); a host name is resolved per request,
+    /// so a changed DNS record is followed.
+    literal: Option<HttpPeer>,
+    pub(crate) forwarded_for: hookguard_config::ForwardedFor,
+}
+
+/// How long an idle pooled connection to the app is kept (apps close theirs too).
+const POOL_IDLE: Duration = Duration::from_secs(30);
+
+impl Upstream {
+    pub(crate) fn new(config: &hookguard_config::Upstream) -> Self {
+        let mut upstream = Self {
+            address: config.address.clone(),
+            connect_timeout: config.connect_timeout.get(),
+            read_timeout: config.read_timeout.get(),
+            literal: None,
+            forwarded_for: config.forwarded_for,
+        };
+        upstream.literal = config
+            .address
+            .parse::<std::net::SocketAddr>()
+            .ok()
+            .map(|addr| upstream.peer_at(addr));
+        upstream
+    }
+
+    /// The app's peer: the one built for an `IP:port`, else the host name resolved now.
+    pub(crate) fn peer(&self) -> Result<std::borrow::Cow<'_, HttpPeer>, String> {
+        if let Some(peer) = &self.literal {
+            return Ok(std::borrow::Cow::Borrowed(peer));
+        }
+        use std::net::ToSocketAddrs;
+        let addr = self
+            .address
+            .to_socket_addrs()
+            .map_err(|e| format!("resolving upstream.address {}: {e}", self.address))?
+            .next()
+            .ok_or_else(|| format!("upstream.address {} resolves to nothing", self.address))?;
+        Ok(std::borrow::Cow::Owned(self.peer_at(addr)))
+    }
+
+    fn peer_at(&self, addr: std::net::SocketAddr) -> HttpPeer {
+        let mut peer = HttpPeer::new(addr, false, String::new());
+        peer.options.connection_timeout = Some(self.connect_timeout);
+        peer.options.read_timeout = Some(self.read_timeout);
+        peer.options.write_timeout = Some(self.read_timeout);
+        peer.options.idle_timeout = Some(POOL_IDLE);
+        peer
+    }
 }
 
 /// One configuration, ready to serve.

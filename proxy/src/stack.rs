@@ -191,11 +191,7 @@ pub(crate) async fn build(config: &Config, persistent: &Persistent) -> Result<Sn
     Ok(Snapshot {
         router: hookguard_config::Router::new(config),
         routes,
-        upstream: Upstream {
-            address: config.upstream.address.clone(),
-            connect_timeout: config.upstream.connect_timeout.get(),
-            read_timeout: config.upstream.read_timeout.get(),
-        },
+        upstream: Upstream::new(&config.upstream),
         credentials: {
             // Refetches idle routes and notices changed secret files between requests.
             let refresher = credentials.spawn_refresher(CREDENTIAL_REFRESH);

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::path::SourceMap;
 use crate::units::{ByteSize, HumanDuration, Tolerance};
 
+mod connections;
 mod delivery;
 mod ip;
 mod route;
@@ -17,6 +18,7 @@ mod rules;
 mod secret;
 mod subscription;
 
+pub use connections::Connections;
 pub use delivery::{
     default_retry_schedule, Admin, BreakerSettings, DeliveryMode, DurabilityName, OrderingKey,
     QueueSettings, RouteQueue,
@@ -54,6 +56,9 @@ pub struct Config {
     /// Values a route uses when it does not set its own.
     #[serde(default)]
     pub defaults: Defaults,
+    /// Deadlines and caps for the webhook listener's connections.
+    #[serde(default)]
+    pub connections: Connections,
     /// One limit shared by every request the sidecar receives, on any route, counted before
     /// any body byte is read. Unset: no global limit.
     #[serde(default)]
@@ -129,6 +134,23 @@ pub struct Upstream {
     /// How long the app may take to answer once the request is sent (504 after that).
     #[serde(default = "default_read_timeout")]
     pub read_timeout: HumanDuration,
+    /// What the app receives in `X-Forwarded-For` and `Forwarded`: `append` adds the
+    /// connection's peer to what the client sent (as proxies do; an app trusting one hop
+    /// reads the last entry), `replace` sends only the client address hookguard decided
+    /// (the verified one from the route's `ip.forwarded` settings, else the peer).
+    #[serde(default)]
+    pub forwarded_for: ForwardedFor,
+}
+
+/// How `X-Forwarded-For` and `Forwarded` reach the app.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ForwardedFor {
+    /// Keep what the client sent and append the connection's peer.
+    #[default]
+    Append,
+    /// Drop what the client sent; send only the client address hookguard decided.
+    Replace,
 }
 
 fn default_connect_timeout() -> HumanDuration {

@@ -81,10 +81,9 @@ pub(crate) fn run(args: RunArgs) -> Result<u8, String> {
     server.bootstrap();
     let sidecar = Sidecar::new(Arc::clone(&live));
     let in_flight = Arc::clone(&sidecar.in_flight);
-    let mut proxy =
-        pingora_proxy::http_proxy_service_with_name(&server.configuration, sidecar, "hookguard");
-    proxy.add_tcp(&config.listen.to_string());
-    server.add_service(proxy);
+    let mut service = pingora_core::services::listening::Service::new("hookguard".into(), sidecar);
+    service.add_tcp(&config.listen.to_string());
+    server.add_service(service);
 
     // SIGTERM: /readyz turns 503 while pingora lets in-flight requests finish.
     let mut phases = server.watch_execution_phase();

@@ -1,5 +1,5 @@
-//! One JSON line per request on stdout, and the request metrics. Written in `logging`,
-//! which pingora calls whatever happened.
+//! One JSON line per request on stdout, and the request metrics. Written once per request,
+//! whatever happened (`exchange::serve`).
 //!
 //! The line carries identifiers and measurements only — never header values, bodies or
 //! secrets: there is nothing to mask because nothing sensitive is written.
@@ -7,38 +7,11 @@
 use std::io::Write;
 
 use pingora_error::Error;
-use pingora_proxy::Session;
+use pingora_http::RequestHeader;
 use serde::Serialize;
 
-use super::Ctx;
+use super::exchange::{Ctx, Outcome};
 use crate::metrics::METRICS;
-
-/// What happened to a request (a metric label: a fixed set).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    /// Passed every check and was sent to the app.
-    Forwarded,
-    /// Passed every check and was stored for delivery (queue mode), answered 202.
-    Queued,
-    /// Refused by a check (or answered as a duplicate).
-    Rejected,
-    /// A check refused it but the route is in shadow mode: forwarded anyway.
-    ShadowRejected,
-    /// Something failed (upstream unreachable, client gone).
-    Error,
-}
-
-impl Outcome {
-    pub(crate) const fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Forwarded => "forwarded",
-            Outcome::Queued => "queued",
-            Outcome::Rejected => "rejected",
-            Outcome::ShadowRejected => "shadow_rejected",
-            Outcome::Error => "error",
-        }
-    }
-}
 
 /// One access log line. Identifiers and measurements only.
 #[derive(Serialize)]
@@ -62,14 +35,20 @@ struct AccessLine<'a> {
     error: Option<&'static str>,
 }
 
-pub(super) fn record(session: &Session, ctx: &Ctx, error: Option<&Error>) {
+pub(super) fn record(req: &RequestHeader, ctx: &Ctx, error: Option<&Box<Error>>) {
     let route = ctx.route_id();
     let total = ctx.started.elapsed();
-    let reason = ctx.reason.unwrap_or("");
+    let reason = ctx.reason.map_or("", |r| r.as_str());
     METRICS
         .requests
         .with_label_values(&[route, ctx.outcome.as_str(), reason])
         .inc();
+    if let Some(reason) = ctx.reason {
+        METRICS
+            .rejections
+            .with_label_values(&[reason.as_str()])
+            .inc();
+    }
     METRICS
         .request_duration
         .with_label_values(&[route])
@@ -80,7 +59,7 @@ pub(super) fn record(session: &Session, ctx: &Ctx, error: Option<&Error>) {
             .with_label_values(&[route])
             .observe(upstream.as_secs_f64());
     }
-    if ctx.body_len > 0 || ctx.outcome == super::Outcome::Forwarded {
+    if ctx.body_len > 0 || ctx.outcome == Outcome::Forwarded {
         METRICS
             .body_bytes
             .with_label_values(&[route])
@@ -98,23 +77,18 @@ pub(super) fn record(session: &Session, ctx: &Ctx, error: Option<&Error>) {
             .with_label_values(&[route, &v.secret_id])
             .inc();
     }
-    let client_ip = ctx.client_ip.clone().or_else(|| {
-        session
-            .client_addr()
-            .and_then(|a| a.as_inet())
-            .map(|a| a.ip().to_string())
-    });
+    let client_ip = ctx.client_ip().map(|ip| ip.to_string());
     let ts = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
-    let path = mask_keys(session.req_header().uri.path());
+    let path = mask_keys(req.uri.path());
     let line = AccessLine {
         ts: &ts,
         route,
-        method: session.req_header().method.as_str(),
+        method: req.method.as_str(),
         path: &path,
         outcome: ctx.outcome.as_str(),
-        reason: ctx.reason,
+        reason: ctx.reason.map(|r| r.as_str()),
         status: ctx.status,
         client_ip: client_ip.as_deref(),
         delivery_id: ctx.verified.as_ref().and_then(|v| v.delivery_id.as_deref()),
@@ -136,7 +110,10 @@ pub(super) fn record(session: &Session, ctx: &Ctx, error: Option<&Error>) {
 }
 
 /// Webhook keys in a path authenticate the caller: log them as `wh_…` + 4 characters.
-fn mask_keys(path: &str) -> String {
+fn mask_keys(path: &str) -> std::borrow::Cow<'_, str> {
+    if !path.contains("wh_") {
+        return path.into();
+    }
     path.split('/')
         .map(|segment| match segment.strip_prefix("wh_") {
             Some(key) if key.len() > 4 => format!("wh_…{}", &key[key.len() - 4..]),
@@ -144,4 +121,5 @@ fn mask_keys(path: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("/")
+        .into()
 }

@@ -1,0 +1,480 @@
+//! One request, start to end: the route, the header stage, the body, the body stage, then
+//! the app (`forward.rs`) or the queue (`queue.rs`); the access log whatever happened.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hookguard_layers::ip::ClientIp;
+use hookguard_layers::replay::PendingDelivery;
+use hookguard_layers::rules::{FilteredEvent, Transformed};
+use hookguard_layers::verify::Verified;
+use hookguard_layers::{Admission, Reason};
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::Full;
+use pingora_core::protocols::http::ServerSession;
+use pingora_error::{Error, ErrorSource, ErrorType, Result};
+use tower::ServiceExt;
+
+use super::respond::{answer, refuse, too_large};
+use super::{body, forward, framing, log, queue, Sidecar};
+use crate::runtime::{Lookup, Route, Snapshot, Stage};
+
+/// What happened to a request (a metric label: a fixed set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Passed every check and was sent to the app.
+    Forwarded,
+    /// Passed every check and was stored for delivery (queue mode), answered 202.
+    Queued,
+    /// Refused by a check (or answered as a duplicate).
+    Rejected,
+    /// A check refused it but the route is in shadow mode: forwarded anyway.
+    ShadowRejected,
+    /// Something failed (upstream unreachable, client gone).
+    Error,
+}
+
+impl Outcome {
+    pub(crate) const fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Forwarded => "forwarded",
+            Outcome::Queued => "queued",
+            Outcome::Rejected => "rejected",
+            Outcome::ShadowRejected => "shadow_rejected",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+/// Per-request state.
+pub(super) struct Ctx {
+    pub(super) started: Instant,
+    /// The connection's peer.
+    pub(super) peer: Option<SocketAddr>,
+    pub(super) route: Option<Arc<Route>>,
+    pub(super) outcome: Outcome,
+    pub(super) reason: Option<Reason>,
+    pub(super) status: Option<u16>,
+    /// The client address the IP filter decided (forwarded headers from trusted proxies).
+    verified_client: Option<IpAddr>,
+    pub(super) verified: Option<Verified>,
+    pub(super) body_len: usize,
+    pub(super) body: Bytes,
+    pub(super) upstream_elapsed: Option<Duration>,
+    /// Replay reservation to settle once the app (or the queue) answered.
+    pub(super) pending: Option<PendingDelivery>,
+    /// The head the payload rules left, when they changed the request's headers.
+    pub(super) headers: Option<HeaderMap>,
+    /// Set when the payload rules mapped the body: `body` holds the new bytes.
+    pub(super) transformed: Option<Transformed>,
+    /// The configured event pattern that filtered the delivery.
+    pub(super) filtered: Option<FilteredEvent>,
+}
+
+impl Ctx {
+    fn new(peer: Option<SocketAddr>) -> Self {
+        Self {
+            started: Instant::now(),
+            peer,
+            route: None,
+            outcome: Outcome::Error,
+            reason: None,
+            status: None,
+            verified_client: None,
+            verified: None,
+            body_len: 0,
+            body: Bytes::new(),
+            upstream_elapsed: None,
+            pending: None,
+            headers: None,
+            transformed: None,
+            filtered: None,
+        }
+    }
+
+    pub(super) fn route_id(&self) -> &str {
+        self.route.as_ref().map_or("-", |r| &r.id)
+    }
+
+    /// The client address: the one the IP filter decided, else the connection's peer.
+    pub(super) fn client_ip(&self) -> Option<IpAddr> {
+        self.verified_client.or(self.peer.map(|p| p.ip()))
+    }
+
+    /// When the request arrived, as a wall-clock time.
+    pub(super) fn received_at(&self) -> std::time::SystemTime {
+        std::time::SystemTime::now() - self.started.elapsed()
+    }
+
+    /// When the request arrived, RFC 3339.
+    pub(super) fn received_at_rfc3339(&self) -> String {
+        time::OffsetDateTime::from(self.received_at())
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    }
+
+    /// Records a refusal a shadow-mode route let through.
+    fn note_shadow(&mut self, response: &Response<Bytes>) {
+        self.outcome = Outcome::ShadowRejected;
+        if self.reason.is_none() {
+            self.reason = response.extensions().get::<Reason>().copied();
+        }
+    }
+}
+
+/// Serves one request whose head pingora has read, and logs it.
+pub(super) async fn serve(
+    sidecar: &Sidecar,
+    session: &mut ServerSession,
+    peer: Option<SocketAddr>,
+) {
+    sidecar.in_flight.fetch_add(1, Ordering::AcqRel);
+    let _done = InFlight(&sidecar.in_flight);
+    let mut ctx = Ctx::new(peer);
+    let snapshot = sidecar.live.current();
+    let result = handle(sidecar, &snapshot, session, &mut ctx).await;
+    // A reservation never settled (the app unreachable, the client gone): release it so
+    // the provider's retry passes.
+    settle(&mut ctx, None).await;
+    if let Err(e) = &result {
+        fail(session, &mut ctx, e).await;
+    }
+    log::record(session.req_header(), &ctx, result.as_ref().err());
+}
+
+async fn handle(
+    sidecar: &Sidecar,
+    snapshot: &Arc<Snapshot>,
+    session: &mut ServerSession,
+    ctx: &mut Ctx,
+) -> Result<()> {
+    let req = session.req_header();
+    if framing::has_dot_segment(req.uri.path()) {
+        let message = "the path has a dot segment (`.`, `..` or an encoded form)";
+        return refuse(
+            session,
+            ctx,
+            StatusCode::BAD_REQUEST,
+            Reason::BadPath,
+            message,
+            false,
+        )
+        .await;
+    }
+    let route = match snapshot.lookup(req.uri.path()) {
+        Lookup::Found(route) => Arc::clone(route),
+        Lookup::KeyDisabled => {
+            let message = "this webhook key is disabled";
+            return refuse(
+                session,
+                ctx,
+                StatusCode::FORBIDDEN,
+                Reason::KeyDisabled,
+                message,
+                false,
+            )
+            .await;
+        }
+        Lookup::NotFound => {
+            let message = "no route for this path";
+            return refuse(
+                session,
+                ctx,
+                StatusCode::NOT_FOUND,
+                Reason::RouteNotFound,
+                message,
+                false,
+            )
+            .await;
+        }
+    };
+    ctx.route = Some(Arc::clone(&route));
+
+    // Header stage: nothing of the body has been read, so refusing here costs nothing.
+    if framing::asks_upgrade(req) {
+        let message = "protocol upgrades are not accepted on webhook routes";
+        return refuse(
+            session,
+            ctx,
+            StatusCode::BAD_REQUEST,
+            Reason::UpgradeRefused,
+            message,
+            true,
+        )
+        .await;
+    }
+    if framing::had_both_framings(session) {
+        let message = "both Content-Length and Transfer-Encoding are present";
+        return refuse(
+            session,
+            ctx,
+            StatusCode::BAD_REQUEST,
+            Reason::BadFraming,
+            message,
+            true,
+        )
+        .await;
+    }
+    let Ok(declared) = framing::declared_length(req) else {
+        let message = "Content-Length is not a number";
+        return refuse(
+            session,
+            ctx,
+            StatusCode::BAD_REQUEST,
+            Reason::BadFraming,
+            message,
+            true,
+        )
+        .await;
+    };
+    let mut request = Request::new(Full::new(Bytes::new()));
+    *request.method_mut() = req.method.clone();
+    *request.uri_mut() = req.uri.clone();
+    *request.headers_mut() = req.headers.clone();
+    if let Some(peer) = ctx.peer {
+        request.extensions_mut().insert(peer);
+    }
+    let request = match run_stage(&route.header_stage, request, ctx).await {
+        Staged::Passed(req) | Staged::ShadowRefused(req) => req,
+        Staged::Refused(resp) => return answer(session, ctx, resp).await,
+    };
+    ctx.verified_client = request.extensions().get::<ClientIp>().map(|ip| ip.0);
+    // Shadow mode forwards a body over the route's limit (counted as `body_too_large`),
+    // up to a ceiling that keeps the buffer bounded.
+    let read_limit = if route.shadow {
+        route.body_limit.max(SHADOW_BODY_CEILING)
+    } else {
+        route.body_limit
+    };
+    if declared.is_some_and(|n| n > read_limit as u64) {
+        session.set_keepalive(None);
+        return answer(session, ctx, too_large(read_limit)).await;
+    }
+    if declared.is_some_and(|n| n > route.body_limit as u64) {
+        ctx.note_shadow(&too_large(route.body_limit));
+    }
+
+    // Only now is the client told to send its body.
+    if framing::expects_continue(session.req_header()) {
+        session.write_continue_response().await?;
+    }
+    let body = match tokio::time::timeout(
+        route.body_timeout,
+        body::read(session, read_limit, declared),
+    )
+    .await
+    {
+        Err(_) => {
+            let message = "the body was not received in time";
+            return refuse(
+                session,
+                ctx,
+                StatusCode::REQUEST_TIMEOUT,
+                Reason::BodyTimeout,
+                message,
+                true,
+            )
+            .await;
+        }
+        Ok(Err(_)) => {
+            let message = "could not read the request body";
+            return refuse(
+                session,
+                ctx,
+                StatusCode::BAD_REQUEST,
+                Reason::BodyReadFailed,
+                message,
+                true,
+            )
+            .await;
+        }
+        Ok(Ok(None)) => {
+            session.set_keepalive(None);
+            return answer(session, ctx, too_large(read_limit)).await;
+        }
+        Ok(Ok(Some(body))) => body,
+    };
+    ctx.body_len = body.len();
+
+    // Body stage: signature, replay guard, payload rules.
+    let (parts, _) = request.into_parts();
+    let request = Request::from_parts(parts, Full::new(body.clone()));
+    ctx.body = body;
+    match run_stage(&route.body_stage, request, ctx).await {
+        Staged::Passed(req) => {
+            ctx.verified = req.extensions().get::<Verified>().cloned();
+            ctx.pending = req.extensions().get::<PendingDelivery>().cloned();
+            ctx.transformed = req.extensions().get::<Transformed>().cloned();
+            let (parts, admitted_body) = req.into_parts();
+            if parts.headers != session.req_header().headers {
+                ctx.headers = Some(parts.headers);
+            }
+            ctx.body = admitted_body;
+        }
+        // Shadow mode forwards the request as it came.
+        Staged::ShadowRefused(req) => ctx.verified = req.extensions().get::<Verified>().cloned(),
+        Staged::Refused(resp) => return answer(session, ctx, resp).await,
+    }
+    if let (Some(keys), Some(v)) = (&route.keys, &ctx.verified) {
+        keys.record_match(&v.secret_id);
+    }
+
+    // Queue mode: stored durably and answered 202, delivered to the app by the engine.
+    if let (Some(queued), Some(store)) = (&route.queue, &snapshot.queue) {
+        return queue::enqueue(session, ctx, store, queued, snapshot).await;
+    }
+    if ctx.outcome != Outcome::ShadowRejected {
+        ctx.outcome = Outcome::Forwarded;
+    }
+    forward::forward(sidecar, snapshot, session, ctx).await
+}
+
+/// The most a shadow-mode route buffers (when its own limit is lower): shadow mode forwards
+/// bodies over the route's limit, but a body must fit in memory to be verified and forwarded.
+const SHADOW_BODY_CEILING: usize = 16 * 1024 * 1024;
+
+enum Staged {
+    Passed(Request<Bytes>),
+    Refused(Response<Bytes>),
+    /// Refused, but the route is in shadow mode: forward anyway.
+    ShadowRefused(Request<Bytes>),
+}
+
+/// Runs a stage. In shadow mode a refusal is recorded and the request goes on.
+async fn run_stage(stage: &Stage, request: Request<Full<Bytes>>, ctx: &mut Ctx) -> Staged {
+    let shadow = ctx.route.as_ref().is_some_and(|r| r.shadow);
+    // Shadow mode keeps a copy of the head, so a refused request can still be forwarded.
+    let keep = shadow.then(|| {
+        let mut copy = Request::new(Bytes::new());
+        *copy.method_mut() = request.method().clone();
+        *copy.uri_mut() = request.uri().clone();
+        *copy.headers_mut() = request.headers().clone();
+        copy
+    });
+    let Ok(admission) = stage.clone().oneshot(request).await;
+    match admission {
+        Admission::Forward(req) => Staged::Passed(req),
+        Admission::Respond(resp) => match keep {
+            Some(req) => {
+                ctx.note_shadow(&resp);
+                Staged::ShadowRefused(req)
+            }
+            None => Staged::Refused(resp),
+        },
+    }
+}
+
+/// Commits a replay reservation when the delivery was accepted (2xx from the app, or
+/// stored by the queue), releases it otherwise (or when no answer came), so the provider's
+/// retry passes.
+pub(super) async fn settle(ctx: &mut Ctx, status: Option<u16>) {
+    if let Some(pending) = ctx.pending.take() {
+        // Store errors are logged by the guard; the lease ends a reservation left behind.
+        let _ = match status {
+            Some(s) if (200..300).contains(&s) => pending.commit().await,
+            _ => pending.release().await,
+        };
+    }
+}
+
+/// A request that failed: answered (unless the client is gone or an answer started) with
+/// the status the failure calls for, and the connection closed.
+async fn fail(session: &mut ServerSession, ctx: &mut Ctx, e: &Error) {
+    session.set_keepalive(None);
+    let (status, reason) = failure(e);
+    if matches!(ctx.outcome, Outcome::Forwarded | Outcome::ShadowRejected) {
+        if ctx.outcome == Outcome::Forwarded {
+            ctx.reason = reason;
+        }
+        ctx.outcome = Outcome::Error;
+    }
+    if status.is_empty() || session.response_written().is_some() {
+        return;
+    }
+    let rejection = hookguard_layers::Rejection::new(
+        status.code,
+        reason.unwrap_or(Reason::UpstreamError),
+        status.message,
+    );
+    ctx.status = Some(status.code.as_u16());
+    // The client may be gone already; the log records the original error.
+    let _ = super::respond::write(session, ctx, rejection.into_response()).await;
+}
+
+struct FailureStatus {
+    code: StatusCode,
+    message: &'static str,
+}
+
+impl FailureStatus {
+    const NONE: FailureStatus = FailureStatus {
+        code: StatusCode::OK,
+        message: "",
+    };
+
+    fn is_empty(&self) -> bool {
+        self.message.is_empty()
+    }
+}
+
+/// The answer for a failure: the app unreachable is 502, the app not answering within
+/// `upstream.read_timeout` is 504 (as the configuration documents), a client that broke
+/// HTTP is 400, a client already gone gets nothing.
+fn failure(e: &Error) -> (FailureStatus, Option<Reason>) {
+    let status = |code, message| FailureStatus { code, message };
+    match (e.etype(), e.esource()) {
+        (ErrorType::HTTPStatus(code), _) => (
+            status(
+                StatusCode::from_u16(*code).unwrap_or(StatusCode::BAD_GATEWAY),
+                "the request failed",
+            ),
+            None,
+        ),
+        (ErrorType::ReadTimedout | ErrorType::WriteTimedout, ErrorSource::Upstream) => (
+            status(
+                StatusCode::GATEWAY_TIMEOUT,
+                "the app did not answer in time",
+            ),
+            Some(Reason::UpstreamTimeout),
+        ),
+        (
+            ErrorType::ConnectTimedout
+            | ErrorType::ConnectRefused
+            | ErrorType::ConnectNoRoute
+            | ErrorType::ConnectError
+            | ErrorType::SocketError
+            | ErrorType::BindError,
+            ErrorSource::Upstream,
+        ) => (
+            status(StatusCode::BAD_GATEWAY, "the app could not be reached"),
+            Some(Reason::UpstreamUnreachable),
+        ),
+        (_, ErrorSource::Upstream) => (
+            status(StatusCode::BAD_GATEWAY, "the app's answer failed"),
+            Some(Reason::UpstreamError),
+        ),
+        (
+            ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed,
+            ErrorSource::Downstream,
+        ) => (FailureStatus::NONE, None), // the connection is already dead
+        (_, ErrorSource::Downstream) => (
+            status(StatusCode::BAD_REQUEST, "the request could not be read"),
+            Some(Reason::BodyReadFailed),
+        ),
+        (_, ErrorSource::Internal | ErrorSource::Unset) => (
+            status(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+            None,
+        ),
+    }
+}
+
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
