@@ -38,6 +38,8 @@ pub(crate) struct Route {
     pub(crate) scheme: &'static str,
     /// The route's keys, to count which secret matched (rotation progress).
     pub(crate) keys: Option<RouteKeys>,
+    /// The route's latency and size series.
+    pub(crate) metrics: crate::metrics::RouteMetrics,
 }
 
 /// The upstream app.

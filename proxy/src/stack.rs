@@ -332,6 +332,7 @@ async fn build_route(
         body_stage,
         scheme: scheme.name(),
         keys: Some(keys),
+        metrics: crate::metrics::RouteMetrics::new(&route.id),
     })
 }
 

@@ -53,5 +53,5 @@ fn default_max() -> usize {
 }
 
 fn default_max_per_client() -> usize {
-    512
+    1024
 }

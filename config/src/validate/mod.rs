@@ -111,6 +111,27 @@ impl<'a> Validator<'a> {
         if let Some(rate) = &config.global_rate_limit {
             check_rate(&mut self.issues, root.key("global_rate_limit"), rate);
         }
+        let connections = root.key("connections");
+        self.positive(
+            connections.key("head_timeout"),
+            config.connections.head_timeout,
+        );
+        self.positive(
+            connections.key("idle_timeout"),
+            config.connections.idle_timeout,
+        );
+        for (key, value) in [
+            ("max", config.connections.max),
+            ("max_per_client", config.connections.max_per_client),
+        ] {
+            if value == 0 {
+                self.issues.add(
+                    connections.key(key),
+                    "a cap of 0 connections refuses every client",
+                    "a number of connections of at least 1",
+                );
+            }
+        }
         self.queue_settings(config);
         self.outbound(config);
     }

@@ -49,21 +49,21 @@ pub(super) fn record(req: &RequestHeader, ctx: &Ctx, error: Option<&Box<Error>>)
             .with_label_values(&[reason.as_str()])
             .inc();
     }
-    METRICS
-        .request_duration
-        .with_label_values(&[route])
-        .observe(total.as_secs_f64());
-    if let Some(upstream) = ctx.upstream_elapsed {
-        METRICS
-            .upstream_duration
+    let measured = ctx.body_len > 0 || ctx.outcome == Outcome::Forwarded;
+    match &ctx.route {
+        Some(r) => {
+            r.metrics.request_duration.observe(total.as_secs_f64());
+            if let Some(upstream) = ctx.upstream_elapsed {
+                r.metrics.upstream_duration.observe(upstream.as_secs_f64());
+            }
+            if measured {
+                r.metrics.body_bytes.observe(ctx.body_len as f64);
+            }
+        }
+        None => METRICS
+            .request_duration
             .with_label_values(&[route])
-            .observe(upstream.as_secs_f64());
-    }
-    if ctx.body_len > 0 || ctx.outcome == Outcome::Forwarded {
-        METRICS
-            .body_bytes
-            .with_label_values(&[route])
-            .observe(ctx.body_len as f64);
+            .observe(total.as_secs_f64()),
     }
     if let Some(filtered) = &ctx.filtered {
         METRICS

@@ -4,6 +4,7 @@
 mod admission;
 mod crash;
 mod forwarding;
+mod hardening;
 mod lifecycle;
 mod outbound;
 mod queue;
