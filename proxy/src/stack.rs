@@ -61,6 +61,8 @@ pub(crate) struct Persistent {
     pub(crate) admin_tokens: Arc<arc_swap::ArcSwap<crate::admin::Tokens>>,
     /// The outbound side, started by the first configuration with `[outbound]`.
     outbound: tokio::sync::OnceCell<Arc<crate::outbound::Outbound>>,
+    /// The admin API's state, opened by the first configuration with an admin token.
+    operator: tokio::sync::OnceCell<Arc<crate::state::OperatorState>>,
 }
 
 impl Persistent {
@@ -75,7 +77,13 @@ impl Persistent {
             queue: tokio::sync::OnceCell::new(),
             admin_tokens: Arc::default(),
             outbound: tokio::sync::OnceCell::new(),
+            operator: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// The admin API's state, if a configuration has opened it.
+    pub(crate) fn operator(&self) -> Option<&Arc<crate::state::OperatorState>> {
+        self.operator.get()
     }
 
     /// The durable queue, if a configuration has opened it.
@@ -188,7 +196,38 @@ pub(crate) async fn build(config: &Config, persistent: &Persistent) -> Result<Sn
     persistent.admin_tokens.store(Arc::new(
         crate::admin::Tokens::resolve(&config.admin.tokens, &persistent.base_dir).await?,
     ));
+    let state = if config.admin.tokens.is_empty() {
+        persistent.operator.get().cloned()
+    } else {
+        Some(Arc::clone(
+            persistent
+                .operator
+                .get_or_try_init(|| {
+                    crate::state::OperatorState::open(config, &persistent.base_dir)
+                })
+                .await?,
+        ))
+    };
+    if let Some(state) = &state {
+        state.apply(config).await?;
+    }
+    let mut key_prefixes: Vec<String> = Vec::new();
+    for route in &config.routes {
+        if let Some(prefix) = &route.matches.key_prefix {
+            if !key_prefixes.contains(prefix) {
+                key_prefixes.push(prefix.clone());
+            }
+        }
+    }
     Ok(Snapshot {
+        state,
+        key_prefixes,
+        route_index: config
+            .routes
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id.clone(), i))
+            .collect(),
         router: hookguard_config::Router::new(config),
         routes,
         upstream: Upstream {

@@ -18,7 +18,8 @@ mod secret;
 mod subscription;
 
 pub use delivery::{
-    default_retry_schedule, Admin, BreakerSettings, DeliveryMode, DurabilityName, OrderingKey,
+    default_retry_schedule, Admin, BreakerSettings, DeliveryMode, DurabilityName, EventLogSettings,
+    OrderingKey,
     QueueSettings, RouteQueue,
 };
 pub use ip::{

@@ -83,6 +83,15 @@ impl Validator<'_> {
         }
         let tokens = FieldPath::root().key("admin").key("tokens");
         self.named_secrets(&tokens, &config.admin.tokens, "token id");
+        let events = FieldPath::root().key("admin").key("events");
+        if !(1..=10_000_000).contains(&config.admin.events.max_events) {
+            self.issues.add(
+                events.key("max_events"),
+                format!("{} events", config.admin.events.max_events),
+                "from 1 to 10000000",
+            );
+        }
+        self.positive(events.key("max_age"), config.admin.events.max_age);
     }
 
     /// Secrets that are not a route's signing secrets: ids unique, one source each.

@@ -1,0 +1,158 @@
+//! `/api/v1/events`: the event log (each request's outcome, reason, status, duration,
+//! client IP, delivery id, secret id), filtered; `/api/v1/audit`: the audit log.
+
+// Helpers return the refusal `Response` itself as the error, as axum handlers answer.
+#![allow(clippy::result_large_err)]
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use hookguard_delivery::Timestamp;
+use http::StatusCode;
+use serde_json::json;
+
+use super::api::{bad_request, error, not_found, operator, parse_time, ApiError};
+use super::AdminState;
+use crate::state::{Event, EventFilter};
+
+/// The outcomes an event can have.
+const OUTCOMES: [&str; 5] = ["forwarded", "queued", "rejected", "shadow_rejected", "error"];
+
+fn filter(params: &HashMap<String, String>) -> Result<EventFilter, Response> {
+    let bad = |name: &str, expected: &str| {
+        bad_request(format!("query parameter `{name}`: expected {expected}"))
+    };
+    let mut filter = EventFilter {
+        limit: 100,
+        ..EventFilter::default()
+    };
+    for (name, value) in params {
+        match name.as_str() {
+            "route" => filter.route = Some(value.clone()),
+            "outcome" => {
+                if !OUTCOMES.contains(&value.as_str()) {
+                    return Err(bad(name, &OUTCOMES.join(", ")));
+                }
+                filter.outcome = Some(value.clone())
+            }
+            "reason" => filter.reason = Some(value.clone()),
+            "delivery_id" => filter.delivery_id = Some(value.clone()),
+            "key" => filter.key_id = Some(value.clone()),
+            "since" | "until" => {
+                let at = parse_time(value).ok_or_else(|| {
+                    bad(name, "a time as RFC 3339 (2026-11-30T12:00:00Z) or Unix seconds")
+                })?;
+                if name == "since" {
+                    filter.since_ms = Some(at.0);
+                } else {
+                    filter.until_ms = Some(at.0);
+                }
+            }
+            "after" => {
+                filter.after = Some(value.parse().map_err(|_| bad(name, "an event id (a number)"))?)
+            }
+            "limit" => {
+                filter.limit = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=10_000).contains(n))
+                    .ok_or_else(|| bad(name, "a number from 1 to 10000"))?
+            }
+            other => {
+                return Err(bad(
+                    other,
+                    "one of route, outcome, reason, delivery_id, key, since, until, after, limit (unknown parameter)",
+                ))
+            }
+        }
+    }
+    Ok(filter)
+}
+
+/// The event log, newest first.
+#[utoipa::path(get, path = "/events", tag = "events",
+    params(
+        ("route" = Option<String>, Query, description = "a route id"),
+        ("outcome" = Option<String>, Query, description = "forwarded, queued, rejected, shadow_rejected or error"),
+        ("reason" = Option<String>, Query, description = "a refusal reason, e.g. signature_mismatch"),
+        ("delivery_id" = Option<String>, Query, description = "the provider's delivery id"),
+        ("key" = Option<String>, Query, description = "a webhook key's id"),
+        ("since" = Option<String>, Query, description = "RFC 3339 or Unix seconds"),
+        ("until" = Option<String>, Query, description = "RFC 3339 or Unix seconds"),
+        ("after" = Option<u64>, Query, description = "only events with a greater id (live tail)"),
+        ("limit" = Option<u32>, Query, description = "1 to 10000 (default 100)"),
+    ),
+    responses(
+        (status = 200, description = "`items`: the events, newest first; `kept`: how many the log holds", body = Value),
+        (status = 400, description = "A query parameter is wrong", body = ApiError),
+    ))]
+pub(super) async fn list(
+    State(state): State<AdminState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let operator = match operator(&state) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let filter = match filter(&params) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let items = operator.events.list(&filter, Timestamp::now().0);
+    Json(json!({ "items": items, "kept": operator.events.len() })).into_response()
+}
+
+/// One event.
+#[utoipa::path(get, path = "/events/{id}", tag = "events",
+    params(("id" = u64, Path, description = "the event's id")),
+    responses(
+        (status = 200, description = "The event", body = Event),
+        (status = 400, description = "Not an event id", body = ApiError),
+        (status = 404, description = "No such event (or no longer kept)", body = ApiError),
+    ))]
+pub(super) async fn show(State(state): State<AdminState>, Path(id): Path<String>) -> Response {
+    let operator = match operator(&state) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let Ok(id) = id.parse::<u64>() else {
+        return bad_request(format!("event id {id:?}: expected a number"));
+    };
+    match operator.events.get(id) {
+        Some(event) => Json(event).into_response(),
+        None => not_found(format!("no event {id} (the log keeps the newest only)")),
+    }
+}
+
+/// The audit log, newest first: who (token id), what, when.
+#[utoipa::path(get, path = "/audit", tag = "audit",
+    params(("limit" = Option<u32>, Query, description = "1 to 10000 (default 100)")),
+    responses(
+        (status = 200, description = "`items`: the entries, newest first", body = Value),
+        (status = 400, description = "A query parameter is wrong", body = ApiError),
+    ))]
+pub(super) async fn audit_log(
+    State(state): State<AdminState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let operator = match operator(&state) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let mut limit = 100;
+    for (name, value) in &params {
+        match (name.as_str(), value.parse::<usize>()) {
+            ("limit", Ok(n)) if (1..=10_000).contains(&n) => limit = n,
+            ("limit", _) => return bad_request("query parameter `limit`: expected a number from 1 to 10000"),
+            (other, _) => {
+                return bad_request(format!("query parameter `{other}`: expected only `limit`"))
+            }
+        }
+    }
+    match operator.store.audit(limit).await {
+        Ok(items) => Json(json!({ "items": items })).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string()),
+    }
+}
