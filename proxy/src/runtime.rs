@@ -139,9 +139,10 @@ impl Snapshot {
             let Some(&index) = self.route_index.get(&*resolved.route) else {
                 continue;
             };
-            let same_prefix = self.routes.get(index).is_some_and(|r| {
-                r.config.matches.key_prefix.as_deref() == Some(prefix.as_str())
-            });
+            let same_prefix = self
+                .routes
+                .get(index)
+                .is_some_and(|r| r.config.matches.key_prefix.as_deref() == Some(prefix.as_str()));
             if same_prefix {
                 return Some((index, resolved));
             }

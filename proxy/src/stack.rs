@@ -202,9 +202,7 @@ pub(crate) async fn build(config: &Config, persistent: &Persistent) -> Result<Sn
         Some(Arc::clone(
             persistent
                 .operator
-                .get_or_try_init(|| {
-                    crate::state::OperatorState::open(config, &persistent.base_dir)
-                })
+                .get_or_try_init(|| crate::state::OperatorState::open(config, &persistent.base_dir))
                 .await?,
         ))
     };

@@ -19,8 +19,7 @@ mod subscription;
 
 pub use delivery::{
     default_retry_schedule, Admin, BreakerSettings, DeliveryMode, DurabilityName, EventLogSettings,
-    OrderingKey,
-    QueueSettings, RouteQueue,
+    OrderingKey, QueueSettings, RouteQueue,
 };
 pub use ip::{
     parse_network, ForwardedHeaderName, IpRules, Provider, ProviderRanges, RangeFormatName,

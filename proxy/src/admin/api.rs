@@ -231,3 +231,21 @@ pub(super) fn rfc3339(t: Timestamp) -> String {
 pub(super) fn rfc3339_ms(ms: u64) -> Option<String> {
     (ms > 0).then(|| rfc3339(Timestamp(ms)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_is_openapi_3_1_and_every_reference_resolves() {
+        let doc = serde_json::to_value(openapi()).unwrap();
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+        let text = doc.to_string();
+        let schemas = &doc["components"]["schemas"];
+        for part in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+            let name = &part[..part.find('"').unwrap()];
+            assert!(schemas.get(name).is_some(), "dangling reference to {name}");
+        }
+        assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    }
+}

@@ -307,7 +307,13 @@ pub(super) async fn dlq_retry_one(
     };
     match queue.store.requeue(&message.id, Timestamp::now()).await {
         Ok(true) => {
-            audit(&state, &token, "dlq.retry", json!({ "id": message.id.to_string() })).await;
+            audit(
+                &state,
+                &token,
+                "dlq.retry",
+                json!({ "id": message.id.to_string() }),
+            )
+            .await;
             queue.engine.notify(&message.destination);
             Json(json!({ "retried": 1 })).into_response()
         }
@@ -334,7 +340,13 @@ pub(super) async fn dlq_delete(
     };
     match queue.store.delete(&message.id).await {
         Ok(true) => {
-            audit(&state, &token, "dlq.delete", json!({ "id": message.id.to_string() })).await;
+            audit(
+                &state,
+                &token,
+                "dlq.delete",
+                json!({ "id": message.id.to_string() }),
+            )
+            .await;
             Json(json!({ "deleted": 1 })).into_response()
         }
         Ok(false) => no_dead_letter(&message.id),
@@ -403,7 +415,13 @@ pub(super) async fn dlq_retry_matching(
     .await;
     match result {
         Ok(n) => {
-            audit(&state, &token, "dlq.retry_matching", json!({ "filter": params, "retried": n })).await;
+            audit(
+                &state,
+                &token,
+                "dlq.retry_matching",
+                json!({ "filter": params, "retried": n }),
+            )
+            .await;
             for d in &destinations {
                 queue.engine.notify(d);
             }
@@ -441,7 +459,13 @@ pub(super) async fn dlq_purge(
     .await;
     match result {
         Ok(n) => {
-            audit(&state, &token, "dlq.purge", json!({ "filter": params, "deleted": n })).await;
+            audit(
+                &state,
+                &token,
+                "dlq.purge",
+                json!({ "filter": params, "deleted": n }),
+            )
+            .await;
             Json(json!({ "deleted": n })).into_response()
         }
         Err(r) => r,

@@ -18,7 +18,13 @@ use super::AdminState;
 use crate::state::{Event, EventFilter};
 
 /// The outcomes an event can have.
-const OUTCOMES: [&str; 5] = ["forwarded", "queued", "rejected", "shadow_rejected", "error"];
+const OUTCOMES: [&str; 5] = [
+    "forwarded",
+    "queued",
+    "rejected",
+    "shadow_rejected",
+    "error",
+];
 
 fn filter(params: &HashMap<String, String>) -> Result<EventFilter, Response> {
     let bad = |name: &str, expected: &str| {
@@ -145,7 +151,9 @@ pub(super) async fn audit_log(
     for (name, value) in &params {
         match (name.as_str(), value.parse::<usize>()) {
             ("limit", Ok(n)) if (1..=10_000).contains(&n) => limit = n,
-            ("limit", _) => return bad_request("query parameter `limit`: expected a number from 1 to 10000"),
+            ("limit", _) => {
+                return bad_request("query parameter `limit`: expected a number from 1 to 10000")
+            }
             (other, _) => {
                 return bad_request(format!("query parameter `{other}`: expected only `limit`"))
             }
@@ -153,6 +161,10 @@ pub(super) async fn audit_log(
     }
     match operator.store.audit(limit).await {
         Ok(items) => Json(json!({ "items": items })).into_response(),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string()),
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            e.to_string(),
+        ),
     }
 }

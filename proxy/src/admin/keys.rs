@@ -201,7 +201,13 @@ pub(super) async fn create(
     if let Err(r) = save(operator, &record).await {
         return r;
     }
-    audit(&state, &token, "key.create", json!({ "id": record.id, "route": record.route })).await;
+    audit(
+        &state,
+        &token,
+        "key.create",
+        json!({ "id": record.id, "route": record.route }),
+    )
+    .await;
     (StatusCode::CREATED, Json(view(operator, &record))).into_response()
 }
 
@@ -216,7 +222,13 @@ async fn save(operator: &OperatorState, record: &KeyRecord) -> Result<(), Respon
         Ok(()) => operator.reload_keys().await,
         Err(e) => Err(e),
     };
-    saved.map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string()))
+    saved.map_err(|e| {
+        error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            e.to_string(),
+        )
+    })
 }
 
 fn find(operator: &OperatorState, id: &str) -> Result<KeyRecord, Response> {
@@ -273,7 +285,13 @@ async fn set_enabled(state: AdminState, token: TokenId, id: String, enabled: boo
         return r;
     }
     let action = if enabled { "key.enable" } else { "key.disable" };
-    audit(&state, &token, action, json!({ "id": id, "route": record.route })).await;
+    audit(
+        &state,
+        &token,
+        action,
+        json!({ "id": id, "route": record.route }),
+    )
+    .await;
     Json(view(operator, &record)).into_response()
 }
 
@@ -348,9 +366,9 @@ pub(super) async fn regenerate(
         return from_config(&id, "regenerate");
     }
     let now = Timestamp::now().0;
-    let grace_ms = options
-        .grace
-        .map_or(0, |g| u64::try_from(g.get().as_millis()).unwrap_or(u64::MAX));
+    let grace_ms = options.grace.map_or(0, |g| {
+        u64::try_from(g.get().as_millis()).unwrap_or(u64::MAX)
+    });
     record.retired = (grace_ms > 0).then(|| RetiredKey {
         key: record.key.clone(),
         until_ms: now.saturating_add(grace_ms),
@@ -401,8 +419,18 @@ pub(super) async fn delete(
         Err(e) => Err(e),
     };
     if let Err(e) = deleted {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string());
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            e.to_string(),
+        );
     }
-    audit(&state, &token, "key.delete", json!({ "id": id, "route": record.route })).await;
+    audit(
+        &state,
+        &token,
+        "key.delete",
+        json!({ "id": id, "route": record.route }),
+    )
+    .await;
     Json(json!({ "deleted": 1 })).into_response()
 }

@@ -18,9 +18,10 @@ use crate::runtime::{Route, Snapshot};
 use crate::state::{EventFilter, OperatorState};
 
 fn rate(rate: Option<&Rate>) -> Value {
-    rate.map_or(Value::Null, |r| {
-        json!({ "requests": r.requests, "per": r.per.to_string(), "burst": r.burst })
-    })
+    rate.map_or(
+        Value::Null,
+        |r| json!({ "requests": r.requests, "per": r.per.to_string(), "burst": r.burst }),
+    )
 }
 
 /// The route's match, without key values.
@@ -119,7 +120,8 @@ pub(super) fn view(snapshot: &Snapshot, operator: Option<&OperatorState>, route:
         if route.config.matches.key_prefix.is_some() {
             let table = operator.keys.load();
             let keys = table.records.iter().filter(|r| r.route == config.id);
-            let (total, enabled) = keys.fold((0, 0), |(t, e), r| (t + 1, e + usize::from(r.enabled)));
+            let (total, enabled) =
+                keys.fold((0, 0), |(t, e), r| (t + 1, e + usize::from(r.enabled)));
             view["keys"] = json!({ "total": total, "enabled": enabled });
         }
     }

@@ -19,10 +19,10 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use http::StatusCode;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::api::{audit, error, ApiError, TokenId};
 use super::AdminState;
@@ -108,7 +108,13 @@ async fn create(
     };
     match outbound.add(raw).await {
         Ok(s) => {
-            audit(&state, &token, "subscriptions.create", json!({ "id": s.spec.id })).await;
+            audit(
+                &state,
+                &token,
+                "subscriptions.create",
+                json!({ "id": s.spec.id }),
+            )
+            .await;
             (StatusCode::CREATED, Json(s.summary())).into_response()
         }
         Err(e) => refused(e),
@@ -164,7 +170,13 @@ async fn delete(
     };
     match outbound.delete(&id).await {
         Ok(moved) => {
-            audit(&state, &token, "subscriptions.delete", json!({ "id": id, "dead_lettered": moved })).await;
+            audit(
+                &state,
+                &token,
+                "subscriptions.delete",
+                json!({ "id": id, "dead_lettered": moved }),
+            )
+            .await;
             Json(json!({ "deleted": 1, "dead_lettered": moved })).into_response()
         }
         Err(e) => refused(e),

@@ -33,7 +33,8 @@ fn failed(doing: &'static str) -> impl FnOnce(fjall::Error) -> StoreError {
 }
 
 fn decode<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError(format!("a stored {what} is unreadable: {e}")))
+    serde_json::from_slice(bytes)
+        .map_err(|e| StoreError(format!("a stored {what} is unreadable: {e}")))
 }
 
 impl EmbeddedStore {
@@ -168,7 +169,9 @@ impl KeyStore for EmbeddedStore {
             .rev()
             .take(limit)
             .map(|guard| {
-                let (_, v) = guard.into_inner().map_err(failed("reading the audit log"))?;
+                let (_, v) = guard
+                    .into_inner()
+                    .map_err(failed("reading the audit log"))?;
                 decode("audit entry", &v)
             })
             .collect()

@@ -277,11 +277,42 @@ mod tests {
         log.push(event("a", "rejected", Some("signature_mismatch"), 20));
         log.push(event("b", "rejected", Some("rate_limited"), 30));
         let by = |f: EventFilter| -> Vec<u64> { log.list(&f, 40).iter().map(|e| e.id).collect() };
-        assert_eq!(by(EventFilter { route: Some("a".into()), ..all() }), [2, 1]);
-        assert_eq!(by(EventFilter { outcome: Some("rejected".into()), ..all() }), [3, 2]);
-        assert_eq!(by(EventFilter { reason: Some("rate_limited".into()), ..all() }), [3]);
-        assert_eq!(by(EventFilter { since_ms: Some(15), until_ms: Some(25), ..all() }), [2]);
-        assert_eq!(by(EventFilter { after: Some(1), ..all() }), [3, 2]);
+        assert_eq!(
+            by(EventFilter {
+                route: Some("a".into()),
+                ..all()
+            }),
+            [2, 1]
+        );
+        assert_eq!(
+            by(EventFilter {
+                outcome: Some("rejected".into()),
+                ..all()
+            }),
+            [3, 2]
+        );
+        assert_eq!(
+            by(EventFilter {
+                reason: Some("rate_limited".into()),
+                ..all()
+            }),
+            [3]
+        );
+        assert_eq!(
+            by(EventFilter {
+                since_ms: Some(15),
+                until_ms: Some(25),
+                ..all()
+            }),
+            [2]
+        );
+        assert_eq!(
+            by(EventFilter {
+                after: Some(1),
+                ..all()
+            }),
+            [3, 2]
+        );
         assert_eq!(by(EventFilter { limit: 1, ..all() }), [3]);
     }
 
@@ -289,7 +320,12 @@ mod tests {
     fn events_survive_a_restart_of_the_embedded_store() {
         let dir = tempfile::tempdir().unwrap();
         let routes = |store: &EmbeddedStore| -> Vec<String> {
-            store.load_events().unwrap().into_iter().map(|e| e.route).collect()
+            store
+                .load_events()
+                .unwrap()
+                .into_iter()
+                .map(|e| e.route)
+                .collect()
         };
         let store = EmbeddedStore::open(dir.path()).unwrap();
         let log = EventLog::persistent(store.clone(), 2, 1 << 60).unwrap();

@@ -63,12 +63,18 @@ impl std::fmt::Debug for KeyRecord {
 
 /// A new key: `wh_` + 32 letters and digits from the operating system's CSPRNG.
 pub(crate) fn generate_key() -> String {
-    format!("wh_{}", Alphanumeric.sample_string(&mut rand::rngs::OsRng, 32))
+    format!(
+        "wh_{}",
+        Alphanumeric.sample_string(&mut rand::rngs::OsRng, 32)
+    )
 }
 
 /// A new API key's id.
 pub(crate) fn generate_id() -> String {
-    format!("k_{}", Alphanumeric.sample_string(&mut rand::rngs::OsRng, 12))
+    format!(
+        "k_{}",
+        Alphanumeric.sample_string(&mut rand::rngs::OsRng, 12)
+    )
 }
 
 /// A config key's id, derived from the key (stable while the file keeps the key).
@@ -138,9 +144,9 @@ impl KeyTable {
             }
         }
         for record in stored.iter().filter(|r| r.origin == Origin::Api) {
-            let is_key_route = config.route(&record.route).is_some_and(|r| {
-                matches!(r.matches.kind(), Some(MatchKind::Keys { .. }))
-            });
+            let is_key_route = config
+                .route(&record.route)
+                .is_some_and(|r| matches!(r.matches.kind(), Some(MatchKind::Keys { .. })));
             if is_key_route {
                 table.records.push(record.clone());
             }

@@ -86,8 +86,10 @@ impl OperatorState {
     /// A new configuration: its keys are merged again, its limits applied.
     pub(crate) async fn apply(&self, config: &Config) -> Result<(), String> {
         let settings = &config.admin.events;
-        self.events
-            .set_limits(settings.max_events, settings.max_age.get().as_millis() as u64);
+        self.events.set_limits(
+            settings.max_events,
+            settings.max_age.get().as_millis() as u64,
+        );
         self.config.store(Arc::new(config.clone()));
         self.reload_keys().await.map_err(|e| e.to_string())
     }
@@ -150,7 +152,10 @@ impl OperatorState {
                     .accepted
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             } else {
-                let reason = event.reason.clone().unwrap_or_else(|| event.outcome.clone());
+                let reason = event
+                    .reason
+                    .clone()
+                    .unwrap_or_else(|| event.outcome.clone());
                 *lock(&counters.rejected).entry(reason).or_default() += 1;
             }
             event.key_id = Some(resolved);

@@ -115,7 +115,9 @@ mod tests {
         assert_eq!(stats.quantile(0.5, 60, now).map(|q| q.1), Some(2));
         assert_eq!(stats.quantile(0.5, 60, 61 * 60_000).map(|q| q.1), Some(1));
         assert_eq!(
-            stats.counts.get(&("rejected".into(), "signature_mismatch".into())),
+            stats
+                .counts
+                .get(&("rejected".into(), "signature_mismatch".into())),
             Some(&1)
         );
     }

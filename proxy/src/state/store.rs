@@ -6,6 +6,7 @@
 //! sees the same keys. [`MemoryStore`] serves tests. The event log is per replica (each
 //! replica logs the requests it served) and lives in the embedded store only.
 
+#[cfg(test)]
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -48,13 +49,15 @@ pub(crate) trait KeyStore: Send + Sync {
     async fn audit(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
 }
 
-/// Everything in memory: for tests, and what the embedded store is checked against.
+/// Everything in memory: the reference the embedded store is checked against.
+#[cfg(test)]
 #[derive(Debug, Default)]
 pub(crate) struct MemoryStore {
     keys: Mutex<BTreeMap<String, KeyRecord>>,
     audit: Mutex<Vec<AuditEntry>>,
 }
 
+#[cfg(test)]
 #[async_trait]
 impl KeyStore for MemoryStore {
     async fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
@@ -79,7 +82,12 @@ impl KeyStore for MemoryStore {
     }
 
     async fn audit(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
-        Ok(lock(&self.audit).iter().rev().take(limit).cloned().collect())
+        Ok(lock(&self.audit)
+            .iter()
+            .rev()
+            .take(limit)
+            .cloned()
+            .collect())
     }
 }
 
@@ -125,14 +133,21 @@ mod tests {
         store.put_key(&a).await.unwrap();
         b.enabled = false;
         store.put_key(&b).await.unwrap();
-        assert_eq!(store.keys().await.unwrap(), [a.clone(), b.clone()], "id order, last write wins");
+        assert_eq!(
+            store.keys().await.unwrap(),
+            [a.clone(), b.clone()],
+            "id order, last write wins"
+        );
         assert!(store.delete_key("k_a").await.unwrap());
         assert!(!store.delete_key("k_a").await.unwrap());
         assert_eq!(store.keys().await.unwrap(), [b]);
         for n in 1..=5 {
             store.append_audit(&entry(n), 3).await.unwrap();
         }
-        assert_eq!(store.audit(10).await.unwrap(), [entry(5), entry(4), entry(3)]);
+        assert_eq!(
+            store.audit(10).await.unwrap(),
+            [entry(5), entry(4), entry(3)]
+        );
         assert_eq!(store.audit(1).await.unwrap(), [entry(5)]);
     }
 

@@ -58,7 +58,10 @@ pub(super) fn router() -> Router<AdminState> {
         .route("/ui/", get(|| page("")))
         .route("/ui/routes/{id}", get(route_page))
         .route("/ui/assets/{name}", get(asset))
-        .route("/ui/{page}", get(|Path(name): Path<String>| page_by_name(name)))
+        .route(
+            "/ui/{page}",
+            get(|Path(name): Path<String>| page_by_name(name)),
+        )
 }
 
 async fn page_by_name(name: String) -> Response {
@@ -73,8 +76,14 @@ fn hardened(mut response: Response) -> Response {
             "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
@@ -85,15 +94,11 @@ fn render(template: &str, title: &str, page: &str, extra: minijinja::Value) -> R
         .filter(|(path, _, _)| *path != "login")
         .map(|(path, _, label)| context! { href => format!("/ui/{path}"), label => label, current => *path == page })
         .collect();
-    let rendered = templates().get_template(template).and_then(|t| {
-        t.render(context! { title => title, page => page, nav => nav, ..extra })
-    });
+    let rendered = templates()
+        .get_template(template)
+        .and_then(|t| t.render(context! { title => title, page => page, nav => nav, ..extra }));
     let response = match rendered {
-        Ok(html) => (
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            html,
-        )
-            .into_response(),
+        Ok(html) => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response(),
         Err(e) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("console template {template}: {e}"),
@@ -118,12 +123,20 @@ async fn page(name: &str) -> Response {
 
 async fn route_page(Path(id): Path<String>) -> Response {
     // The id is only echoed into the page (escaped by minijinja) for the script to use.
-    render("route.html", "Route keys", "route", context! { route_id => id })
+    render(
+        "route.html",
+        "Route keys",
+        "route",
+        context! { route_id => id },
+    )
 }
 
 async fn asset(Path(name): Path<String>) -> Response {
     let (body, content_type) = match name.as_str() {
-        "app.js" => (include_str!("assets/app.js"), "text/javascript; charset=utf-8"),
+        "app.js" => (
+            include_str!("assets/app.js"),
+            "text/javascript; charset=utf-8",
+        ),
         "app.css" => (include_str!("assets/app.css"), "text/css; charset=utf-8"),
         _ => return hardened((StatusCode::NOT_FOUND, "no such asset").into_response()),
     };
@@ -144,12 +157,18 @@ mod tests {
                 })
                 .unwrap_or_else(|e| panic!("{template}: {e}"));
             assert!(html.contains("/ui/assets/app.js"), "{template}");
-            assert!(html.contains(&format!("<title>{title} · hookguard</title>")), "{template}");
+            assert!(
+                html.contains(&format!("<title>{title} · hookguard</title>")),
+                "{template}"
+            );
         }
         let route = templates()
             .get_template("route.html")
             .and_then(|t| t.render(context! { title => "x", page => "route", nav => Vec::<minijinja::Value>::new(), route_id => "<b>" }))
             .unwrap();
-        assert!(route.contains("&lt;b&gt;") && !route.contains("<b>"), "the id is escaped");
+        assert!(
+            route.contains("&lt;b&gt;") && !route.contains("<b>"),
+            "the id is escaped"
+        );
     }
 }
