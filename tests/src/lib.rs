@@ -31,11 +31,14 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs, unreachable_pub)]
 
+pub mod browser;
 mod client;
 mod sidecar;
 mod signing;
 mod upstream;
 
+pub use browser::Browser;
+pub use fantoccini;
 pub use client::{send, try_send, Answer, RawConn};
 pub use sidecar::{sidecar, Sidecar, SidecarBuilder};
 pub use signing::Signer;

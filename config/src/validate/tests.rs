@@ -567,3 +567,25 @@ fn standard_webhooks_secret_without_base64_padding_is_accepted() {
         }
     }
 }
+
+#[test]
+fn a_key_route_without_keys_needs_the_admin_api() {
+    let route = r#"
+upstream.address = "127.0.0.1:3000"
+[[routes]]
+id = "partner"
+match = { key_prefix = "/hooks/" }
+scheme = "github"
+secrets = [{ id = "primary", value = "s" }]
+"#;
+    let load = |text: &str| {
+        Config::from_text(text, crate::Format::Toml, "h.toml".as_ref(), &std::collections::HashMap::new())
+    };
+    let err = load(route).unwrap_err().to_string();
+    assert!(err.contains("the key route has no keys"), "{err}");
+    assert!(err.contains("admin.tokens"), "{err}");
+    let with_api = format!("{route}\n[admin]\ntokens = [{{ id = \"ops\", value = \"t\" }}]\n");
+    if let Err(e) = load(&with_api) {
+        panic!("{e}");
+    }
+}
