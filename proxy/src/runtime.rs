@@ -150,14 +150,14 @@ impl Snapshot {
         None
     }
 
-    /// The id of the webhook key in `path` (for its statistics), known or disabled.
+    /// The id and route of the webhook key in `path` (for its statistics), enabled or not.
     pub(crate) fn key_of(
         &self,
         path: &str,
         table: &crate::state::KeyTable,
         now_ms: u64,
-    ) -> Option<String> {
+    ) -> Option<(String, String)> {
         self.key_match(path, table, now_ms)
-            .map(|(_, resolved)| resolved.id.to_string())
+            .map(|(_, resolved)| (resolved.id.to_string(), resolved.route.to_string()))
     }
 }

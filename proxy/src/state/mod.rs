@@ -139,7 +139,11 @@ impl OperatorState {
     fn observe(&self, snapshot: &Snapshot, raw_path: &str, mut event: Event) {
         let now = Timestamp::now().0;
         event.at_ms = now;
-        if let Some(resolved) = snapshot.key_of(raw_path, &self.keys.load(), now) {
+        if let Some((resolved, route)) = snapshot.key_of(raw_path, &self.keys.load(), now) {
+            // A disabled key is refused before a route is chosen: the key names it.
+            if event.route == "-" {
+                event.route = route;
+            }
             let counters = self.key_counters(&resolved);
             counters
                 .total
