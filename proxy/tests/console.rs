@@ -133,23 +133,33 @@ async fn operators_manage_keys_events_and_dead_letters_in_the_browser() {
     let path = attr(&browser, &key_row, "data-url").await;
     assert_eq!(deliver(&proxy, &path, "k-1").await, 200);
     browser
-        .click(&format!("button[data-action='disable'][data-key='{key_id}']"))
+        .click(&format!(
+            "button[data-action='disable'][data-key='{key_id}']"
+        ))
         .await;
     browser
-        .wait_for(&format!("button[data-action='enable'][data-key='{key_id}']"))
+        .wait_for(&format!(
+            "button[data-action='enable'][data-key='{key_id}']"
+        ))
         .await;
     assert_eq!(deliver(&proxy, &path, "k-2").await, 403);
     photograph(&browser, "keys").await;
 
     // Enabled again, then regenerated with the confirmation: old 404, new 200.
     browser
-        .click(&format!("button[data-action='enable'][data-key='{key_id}']"))
+        .click(&format!(
+            "button[data-action='enable'][data-key='{key_id}']"
+        ))
         .await;
     browser
-        .wait_for(&format!("button[data-action='disable'][data-key='{key_id}']"))
+        .wait_for(&format!(
+            "button[data-action='disable'][data-key='{key_id}']"
+        ))
         .await;
     browser
-        .click(&format!("button[data-action='regenerate'][data-key='{key_id}']"))
+        .click(&format!(
+            "button[data-action='regenerate'][data-key='{key_id}']"
+        ))
         .await;
     browser.wait_for("#regenerate-dialog[open]").await;
     photograph(&browser, "regenerate").await;
@@ -185,13 +195,18 @@ async fn operators_manage_keys_events_and_dead_letters_in_the_browser() {
         .await;
     let detail = browser.wait_for("#event-detail:not([hidden])").await;
     let text = detail.text().await.unwrap();
-    assert!(text.contains("signature_mismatch") && text.contains("/webhooks/github"), "{text}");
+    assert!(
+        text.contains("signature_mismatch") && text.contains("/webhooks/github"),
+        "{text}"
+    );
     photograph(&browser, "events").await;
 
     // A dead letter (the app refused it with 400) is retried from the UI and reaches it.
     app.set_status(400);
     assert_eq!(deliver(&proxy, "/webhooks/orders", "order-1").await, 202);
-    assert_eventually!(api(&proxy, "GET", "/dlq", "").await["items"].as_array().is_some_and(|i| i.len() == 1));
+    assert_eventually!(api(&proxy, "GET", "/dlq", "").await["items"]
+        .as_array()
+        .is_some_and(|i| i.len() == 1));
     app.set_status(200);
     let delivered = |app: &hookguard_tests::Upstream| {
         app.requests()
@@ -202,26 +217,46 @@ async fn operators_manage_keys_events_and_dead_letters_in_the_browser() {
     assert_eq!(delivered(&app), 1);
     browser.client.goto(&ui("dlq")).await.unwrap();
     ready(&browser).await;
-    browser.click("#dead-letters button[data-action='inspect']").await;
+    browser
+        .click("#dead-letters button[data-action='inspect']")
+        .await;
     browser.wait_for("#dead-letter-detail:not([hidden])").await;
     photograph(&browser, "dead-letters").await;
-    browser.click("#dead-letters button[data-action='retry']").await;
-    assert_eventually!(delivered(&app) == 2, "the retried dead letter reaches the app");
+    browser
+        .click("#dead-letters button[data-action='retry']")
+        .await;
+    assert_eventually!(
+        delivered(&app) == 2,
+        "the retried dead letter reaches the app"
+    );
     assert_eventually!(api(&proxy, "GET", "/dlq", "").await["items"] == Value::Array(vec![]));
 
     // Secrets, and the audit log with each action above.
     browser.client.goto(&ui("secrets")).await.unwrap();
     ready(&browser).await;
-    browser.wait_for("section[aria-label='Secrets of github']").await;
+    browser
+        .wait_for("section[aria-label='Secrets of github']")
+        .await;
     photograph(&browser, "secrets").await;
     browser.client.goto(&ui("audit")).await.unwrap();
     ready(&browser).await;
-    for action in ["key.create", "key.disable", "key.enable", "key.regenerate", "dlq.retry"] {
-        browser.wait_for(&format!("#audit tr[data-action='{action}']")).await;
+    for action in [
+        "key.create",
+        "key.disable",
+        "key.enable",
+        "key.regenerate",
+        "dlq.retry",
+    ] {
+        browser
+            .wait_for(&format!("#audit tr[data-action='{action}']"))
+            .await;
     }
     photograph(&browser, "audit").await;
     let page = browser.client.source().await.unwrap();
-    assert!(!page.contains(TOKEN), "the token is never written into a page");
+    assert!(
+        !page.contains(TOKEN),
+        "the token is never written into a page"
+    );
     browser.close().await;
     proxy.finish();
 }

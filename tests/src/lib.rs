@@ -38,8 +38,8 @@ mod signing;
 mod upstream;
 
 pub use browser::Browser;
-pub use fantoccini;
 pub use client::{send, try_send, Answer, RawConn};
+pub use fantoccini;
 pub use sidecar::{sidecar, Sidecar, SidecarBuilder};
 pub use signing::Signer;
 pub use upstream::{upstream, Recorded, Upstream, UpstreamBuilder};

@@ -10,7 +10,12 @@ const KEY_EXPECTED: &str = "\"wh_\" followed by 32 letters or digits";
 
 /// `api_keys`: the admin API is on (`admin.tokens`), so a key route may start without keys
 /// in the file and get them from the API.
-pub(super) fn check_route_match(issues: &mut Issues, p: &FieldPath, m: &RouteMatch, api_keys: bool) {
+pub(super) fn check_route_match(
+    issues: &mut Issues,
+    p: &FieldPath,
+    m: &RouteMatch,
+    api_keys: bool,
+) {
     let set: Vec<&str> = [
         ("path", m.path.is_some()),
         ("path_prefix", m.path_prefix.is_some()),
@@ -69,6 +74,9 @@ pub(super) fn check_route_match(issues: &mut Issues, p: &FieldPath, m: &RouteMat
                     ),
                     KEY_EXPECTED,
                 );
+            }
+            if let Some(rate) = &key.rate_limit {
+                super::check_rate(issues, p.key("keys").index(i).key("rate_limit"), rate);
             }
         }
     }

@@ -401,7 +401,7 @@ impl<'a> Validator<'a> {
     }
 }
 
-fn check_rate(issues: &mut Issues, path: FieldPath, rate: &Rate) {
+pub(super) fn check_rate(issues: &mut Issues, path: FieldPath, rate: &Rate) {
     if rate.requests == 0 {
         issues.add(
             path.key("requests"),

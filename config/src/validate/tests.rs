@@ -579,7 +579,12 @@ scheme = "github"
 secrets = [{ id = "primary", value = "s" }]
 "#;
     let load = |text: &str| {
-        Config::from_text(text, crate::Format::Toml, "h.toml".as_ref(), &std::collections::HashMap::new())
+        Config::from_text(
+            text,
+            crate::Format::Toml,
+            "h.toml".as_ref(),
+            &std::collections::HashMap::new(),
+        )
     };
     let err = load(route).unwrap_err().to_string();
     assert!(err.contains("the key route has no keys"), "{err}");

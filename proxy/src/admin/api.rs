@@ -75,6 +75,7 @@ fn documented() -> OpenApiRouter<AdminState> {
         .routes(routes!(keys::enable))
         .routes(routes!(keys::disable))
         .routes(routes!(keys::regenerate))
+        .routes(routes!(keys::set_rate_limit))
         .routes(routes!(route_api::list))
         .routes(routes!(route_api::show))
         .routes(routes!(secrets::status))

@@ -22,7 +22,7 @@ use serde_json::json;
 
 use super::api::{audit, bad_request, error, not_found, operator, rfc3339_ms, ApiError, TokenId};
 use super::AdminState;
-use crate::state::keys::{generate_id, generate_key, RetiredKey};
+use crate::state::keys::{generate_id, generate_key, KeyRate, RetiredKey};
 use crate::state::{KeyRecord, OperatorState, Origin};
 
 /// One key, its state and its numbers.
@@ -42,6 +42,9 @@ pub(super) struct KeyView {
     changed_by: Option<String>,
     /// After a regeneration with a grace period: until when the old key still works.
     previous_key_until: Option<String>,
+    /// The key's own limit: `{"requests", "per", "burst"}`.
+    #[schema(value_type = Option<Object>)]
+    rate_limit: Option<serde_json::Value>,
     stats: KeyStats,
 }
 
@@ -64,6 +67,10 @@ pub(super) struct NewKey {
     /// Default `true`.
     #[serde(default)]
     enabled: Option<bool>,
+    /// The key's own limit, e.g. `{"requests": 10, "per": "1s"}` (`burst` optional).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    rate_limit: Option<hookguard_config::Rate>,
 }
 
 /// `POST /keys/{id}/regenerate`.
@@ -109,6 +116,13 @@ fn view(operator: &OperatorState, record: &KeyRecord) -> KeyView {
         created_at: rfc3339_ms(record.created_ms),
         changed_at: rfc3339_ms(record.changed_ms),
         changed_by: record.changed_by.clone(),
+        rate_limit: record.rate_limit.map(|r| {
+            json!({
+                "requests": r.requests,
+                "per": HumanDuration(std::time::Duration::from_millis(r.per_ms)).to_string(),
+                "burst": r.burst,
+            })
+        }),
         previous_key_until: record
             .retired
             .as_ref()
@@ -185,6 +199,10 @@ pub(super) async fn create(
             new.route
         ));
     }
+    let rate_limit = match new.rate_limit.as_ref().map(rate_of).transpose() {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
     let _one_at_a_time = operator.changes.lock().await;
     let now = Timestamp::now().0;
     let record = KeyRecord {
@@ -197,6 +215,7 @@ pub(super) async fn create(
         changed_ms: now,
         changed_by: Some(token.0.to_string()),
         retired: None,
+        rate_limit,
     };
     if let Err(r) = save(operator, &record).await {
         return r;
@@ -433,4 +452,66 @@ pub(super) async fn delete(
     )
     .await;
     Json(json!({ "deleted": 1 })).into_response()
+}
+
+/// A limit from the API, checked as the config's are.
+fn rate_of(rate: &hookguard_config::Rate) -> Result<KeyRate, Response> {
+    let rate = KeyRate::from_config(rate);
+    rate.quota()
+        .map(|_| rate)
+        .map_err(|e| bad_request(format!("body: rate_limit: {e}")))
+}
+
+/// Sets a key's own rate limit (`null`: none; a config key then keeps the file's).
+#[utoipa::path(post, path = "/keys/{id}/rate_limit", tag = "keys",
+    params(("id" = String, Path, description = ID)),
+    request_body(content = Object, description = "`{\"requests\": 10, \"per\": \"1s\", \"burst\": 20}` or `null`"),
+    responses(
+        (status = 200, description = "The key with its limit", body = KeyView),
+        (status = 400, description = "The body is wrong", body = ApiError),
+        (status = 404, description = "No such key", body = ApiError),
+    ))]
+pub(super) async fn set_rate_limit(
+    State(state): State<AdminState>,
+    Extension(token): Extension<TokenId>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let operator = match operator(&state) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let rate: Option<hookguard_config::Rate> = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return bad_request(format!(
+                "body: {e}; expected {{\"requests\": 10, \"per\": \"1s\"}} or null"
+            ))
+        }
+    };
+    let rate_limit = match rate.as_ref().map(rate_of).transpose() {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let _one_at_a_time = operator.changes.lock().await;
+    let mut record = match find(operator, &id) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    record.rate_limit = rate_limit;
+    record.changed_ms = Timestamp::now().0;
+    record.changed_by = Some(token.0.to_string());
+    if let Err(r) = save(operator, &record).await {
+        return r;
+    }
+    // Read back: a config key without an API limit shows the file's again.
+    let record = find(operator, &id).unwrap_or(record);
+    audit(
+        &state,
+        &token,
+        "key.rate_limit",
+        json!({ "id": id, "rate_limit": rate_limit }),
+    )
+    .await;
+    Json(view(operator, &record)).into_response()
 }

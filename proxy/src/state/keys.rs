@@ -24,6 +24,40 @@ pub(crate) enum Origin {
     Api,
 }
 
+/// A key's own rate limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+pub(crate) struct KeyRate {
+    /// Requests per `per_ms`.
+    pub(crate) requests: u32,
+    /// The period in milliseconds.
+    pub(crate) per_ms: u64,
+    /// Requests admitted at once after a quiet spell (default `requests`).
+    pub(crate) burst: Option<u32>,
+}
+
+impl KeyRate {
+    pub(crate) fn from_config(rate: &hookguard_config::Rate) -> Self {
+        Self {
+            requests: rate.requests,
+            per_ms: u64::try_from(rate.per.get().as_millis()).unwrap_or(u64::MAX),
+            burst: rate.burst,
+        }
+    }
+
+    /// The layers' quota; an error says what is wrong.
+    pub(crate) fn quota(&self) -> Result<hookguard_layers::rate::RateQuota, String> {
+        let quota = hookguard_layers::rate::RateQuota::new(
+            self.requests,
+            std::time::Duration::from_millis(self.per_ms),
+        )
+        .map_err(|e| e.to_string())?;
+        match self.burst {
+            Some(burst) => quota.burst(burst).map_err(|e| e.to_string()),
+            None => Ok(quota),
+        }
+    }
+}
+
 /// A key that still works until `until_ms` after a regeneration with a grace period.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct RetiredKey {
@@ -47,6 +81,9 @@ pub(crate) struct KeyRecord {
     /// The admin token id of the last change.
     pub(crate) changed_by: Option<String>,
     pub(crate) retired: Option<RetiredKey>,
+    /// The key's own limit (for a config key: the API's, else the file's).
+    #[serde(default)]
+    pub(crate) rate_limit: Option<KeyRate>,
 }
 
 impl std::fmt::Debug for KeyRecord {
@@ -90,6 +127,7 @@ pub(crate) struct Resolved {
     pub(crate) enabled: bool,
     /// A retired key in its grace period: works until then (Unix ms).
     pub(crate) until_ms: Option<u64>,
+    pub(crate) rate_limit: Option<KeyRate>,
 }
 
 /// Counters of one key since the process started.
@@ -122,10 +160,12 @@ impl KeyTable {
             };
             for key in keys {
                 let id = config_key_id(&key.key);
+                let from_file = key.rate_limit.as_ref().map(KeyRate::from_config);
                 let record = match stored_by_id.get(id.as_str()) {
                     Some(&over) if over.origin == Origin::Config => KeyRecord {
                         key: key.key.clone(),
                         route: route.id.clone(),
+                        rate_limit: over.rate_limit.or(from_file),
                         ..over.clone()
                     },
                     _ => KeyRecord {
@@ -138,6 +178,7 @@ impl KeyTable {
                         changed_ms: 0,
                         changed_by: None,
                         retired: None,
+                        rate_limit: from_file,
                     },
                 };
                 table.records.push(record);
@@ -157,6 +198,7 @@ impl KeyTable {
                 route: Arc::from(record.route.as_str()),
                 enabled: record.enabled,
                 until_ms: None,
+                rate_limit: record.rate_limit,
             };
             if let Some(retired) = &record.retired {
                 table.by_key.entry(retired.key.clone()).or_insert(Resolved {
@@ -224,6 +266,7 @@ secrets = [{{ id = "primary", value = "s" }}]
             changed_ms: 1,
             changed_by: Some("ops".into()),
             retired: None,
+            rate_limit: None,
         }
     }
 

@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 use hookguard_config::Config;
 use hookguard_delivery::Timestamp;
+use hookguard_layers::rate::{RateLimiter, RateScope};
 
 pub(crate) use events::{Event, EventFilter, EventLog};
 pub(crate) use keys::{KeyCounters, KeyRecord, KeyTable, Origin};
@@ -43,6 +44,8 @@ pub(crate) struct OperatorState {
     config: ArcSwap<Config>,
     /// Key changes one at a time (read, change, write, rebuild).
     pub(crate) changes: tokio::sync::Mutex<()>,
+    /// Each key's own limiter, by key id and limit (a changed limit starts a new bucket).
+    key_limiters: Mutex<HashMap<(String, keys::KeyRate), Arc<RateLimiter>>>,
 }
 
 impl std::fmt::Debug for OperatorState {
@@ -80,6 +83,7 @@ impl OperatorState {
             route_stats: Mutex::default(),
             config: ArcSwap::from_pointee(config.clone()),
             changes: tokio::sync::Mutex::new(()),
+            key_limiters: Mutex::default(),
         }))
     }
 
@@ -110,6 +114,24 @@ impl OperatorState {
     /// A key's counters.
     pub(crate) fn key_counters(&self, id: &str) -> Arc<KeyCounters> {
         Arc::clone(lock(&self.key_counters).entry(id.to_owned()).or_default())
+    }
+
+    /// The limiter of the webhook key `key`, when it has a limit of its own.
+    pub(crate) fn key_limiter(&self, key: &str, now_ms: u64) -> Option<Arc<RateLimiter>> {
+        let table = self.keys.load();
+        let resolved = table.resolve(key, now_ms)?;
+        let rate = resolved.rate_limit?;
+        let mut limiters = lock(&self.key_limiters);
+        if let Some(limiter) = limiters.get(&(resolved.id.to_string(), rate)) {
+            return Some(Arc::clone(limiter));
+        }
+        // Validated where it was set (config or API); a limit that still fails is ignored
+        // rather than refusing every request of the key.
+        let quota = rate.quota().ok()?;
+        let limiter = Arc::new(RateLimiter::new(RateScope::Global, quota));
+        limiters.retain(|(id, _), _| *id != *resolved.id);
+        limiters.insert((resolved.id.to_string(), rate), Arc::clone(&limiter));
+        Some(limiter)
     }
 
     /// Runs `f` on a route's statistics.

@@ -113,6 +113,7 @@ mod tests {
             changed_ms: 2,
             changed_by: Some("ops".into()),
             retired: None,
+            rate_limit: None,
         }
     }
 

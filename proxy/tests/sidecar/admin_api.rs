@@ -445,6 +445,7 @@ async fn every_route_is_in_the_openapi_document_and_answers_as_documented() {
         ("post", "/keys/{id}/enable"),
         ("post", "/keys/{id}/disable"),
         ("post", "/keys/{id}/regenerate"),
+        ("post", "/keys/{id}/rate_limit"),
         ("get", "/routes"),
         ("get", "/routes/{id}"),
         ("get", "/routes/{id}/secrets"),
@@ -590,4 +591,74 @@ async fn bad_requests_say_what_is_wrong_and_unknown_ids_are_404() {
     )
     .await;
     assert!(preflight.header("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn each_key_has_its_own_rate_limit_from_the_file_or_the_api() {
+    let app = upstream().record().start().await;
+    let toml = keyed(&app).replace(
+        &format!("{{ key = \"{CONFIG_KEY}\" }}"),
+        &format!("{{ key = \"{CONFIG_KEY}\", rate_limit = {{ requests = 2, per = \"1h\" }} }}"),
+    );
+    let proxy = sidecar().config(toml).start().await;
+    let (_, other) = api(&proxy, "POST", "/keys", Some(r#"{"route":"hooks"}"#)).await;
+    let other = format!("/hooks/{}", other["key"].as_str().unwrap());
+    let config_path = format!("/hooks/{CONFIG_KEY}");
+
+    // The file's limit: 2 an hour for this key, while the route's other key is not held back.
+    assert_eq!(deliver(&proxy, &config_path, "c-1").await, 200);
+    assert_eq!(deliver(&proxy, &config_path, "c-2").await, 200);
+    let third =
+        send(Signer::new("github", SECRET).post(&proxy.url(&config_path), b"{}", "c-3")).await;
+    assert_eq!(third.status, 429);
+    assert!(third.header("retry-after").is_some());
+    for i in 0..3 {
+        assert_eq!(deliver(&proxy, &other, &format!("o-{i}")).await, 200);
+    }
+
+    // Through the API: a limit on the other key; a bad one is refused with what is wrong.
+    let (_, list) = api(&proxy, "GET", "/keys?route=hooks", None).await;
+    let other_id = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["origin"] == "api")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, bad) = api(
+        &proxy,
+        "POST",
+        &format!("/keys/{other_id}/rate_limit"),
+        Some(r#"{"requests":0,"per":"1s"}"#),
+    )
+    .await;
+    assert_eq!(status, 400, "{bad}");
+    let (status, set) = api(
+        &proxy,
+        "POST",
+        &format!("/keys/{other_id}/rate_limit"),
+        Some(r#"{"requests":1,"per":"1h"}"#),
+    )
+    .await;
+    assert_eq!(status, 200, "{set}");
+    assert_eq!(set["rate_limit"]["requests"], 1);
+    assert_eq!(deliver(&proxy, &other, "o-3").await, 200);
+    assert_eq!(deliver(&proxy, &other, "o-4").await, 429);
+    // Cleared: the key is free again.
+    assert_eq!(
+        api(
+            &proxy,
+            "POST",
+            &format!("/keys/{other_id}/rate_limit"),
+            Some("null")
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(deliver(&proxy, &other, "o-5").await, 200);
+    let (_, events) = api(&proxy, "GET", "/events?reason=rate_limited", None).await;
+    assert_eq!(events["items"].as_array().unwrap().len(), 2, "{events}");
 }
