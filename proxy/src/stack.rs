@@ -81,6 +81,11 @@ impl Persistent {
         }
     }
 
+    /// The directory relative paths of the config are resolved against.
+    pub(crate) fn base_dir(&self) -> &std::path::Path {
+        &self.base_dir
+    }
+
     /// The admin API's state, if a configuration has opened it.
     pub(crate) fn operator(&self) -> Option<&Arc<crate::state::OperatorState>> {
         self.operator.get()

@@ -27,7 +27,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{dead_letters, events, keys, routes as route_api, secrets, AdminState};
+use super::{dead_letters, events, keys, routes as route_api, secrets, test_delivery, AdminState};
 
 /// The id of the token a call was made with (never its value).
 #[derive(Clone)]
@@ -78,6 +78,7 @@ fn documented() -> OpenApiRouter<AdminState> {
         .routes(routes!(keys::set_rate_limit))
         .routes(routes!(route_api::list))
         .routes(routes!(route_api::show))
+        .routes(routes!(test_delivery::test))
         .routes(routes!(secrets::status))
         .routes(routes!(secrets::refresh))
         .routes(routes!(events::list))

@@ -27,6 +27,7 @@ mod keys;
 mod routes;
 mod secrets;
 mod subscriptions;
+mod test_delivery;
 mod throttled;
 
 pub(crate) use auth::Tokens;

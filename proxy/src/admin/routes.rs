@@ -107,7 +107,7 @@ pub(super) fn view(snapshot: &Snapshot, operator: Option<&OperatorState>, route:
         };
         let mut recent = failures("rejected");
         recent.extend(failures("error"));
-        recent.sort_by(|a, b| b.id.cmp(&a.id));
+        recent.sort_by_key(|e| std::cmp::Reverse(e.id));
         recent.truncate(5);
         view["stats"] = json!({
             "requests": counts,

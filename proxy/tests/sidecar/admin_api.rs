@@ -449,6 +449,7 @@ async fn every_route_is_in_the_openapi_document_and_answers_as_documented() {
         ("get", "/routes"),
         ("get", "/routes/{id}"),
         ("get", "/routes/{id}/secrets"),
+        ("post", "/routes/{id}/test"),
         ("post", "/routes/{id}/secrets/refresh"),
         ("get", "/events"),
         ("get", "/events/{id}"),
@@ -661,4 +662,97 @@ async fn each_key_has_its_own_rate_limit_from_the_file_or_the_api() {
     assert_eq!(deliver(&proxy, &other, "o-5").await, 200);
     let (_, events) = api(&proxy, "GET", "/events?reason=rate_limited", None).await;
     assert_eq!(events["items"].as_array().unwrap().len(), 2, "{events}");
+}
+
+#[tokio::test]
+async fn a_test_delivery_is_signed_sent_through_the_sidecar_and_reported_stage_by_stage() {
+    let app = upstream().record().start().await;
+    let mut proxy = sidecar().config(keyed(&app)).start().await;
+    let (status, report) = api(&proxy, "POST", "/routes/github/test", None).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["response"]["status"], 200);
+    let stages: Vec<(&str, &str)> = report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["stage"].as_str().unwrap(),
+                s["decision"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(stages[0], ("route", "passed"));
+    assert_eq!(stages[4], ("signature", "passed"));
+    assert_eq!(stages[7], ("delivery", "the app answered 200"));
+    // The app received it, verified by the sidecar with the route's secret.
+    let received = app.only_request();
+    assert_eq!(received.header("x-hookguard-route"), Some("github"));
+    assert_eq!(received.header("x-hookguard-secret-id"), Some("primary"));
+    let masked = report["request"]["headers"].to_string();
+    assert!(
+        masked.contains("<masked>") && !masked.contains("sha256="),
+        "{masked}"
+    );
+
+    // A key route: sent with its enabled key, the key kept out of the answer; with every key
+    // disabled, there is nothing to send with.
+    let (status, report) = api(
+        &proxy,
+        "POST",
+        "/routes/hooks/test",
+        Some(r#"{"body":"{\"a\":1}"}"#),
+    )
+    .await;
+    assert_eq!(
+        (status, &report["response"]["status"]),
+        (200, &json!(200)),
+        "{report}"
+    );
+    assert!(!report.to_string().contains(CONFIG_KEY));
+    assert_eq!(app.requests().last().unwrap().body, b"{\"a\":1}".to_vec());
+    let (_, keys) = api(&proxy, "GET", "/keys?route=hooks", None).await;
+    let key_id = keys["items"][0]["id"].as_str().unwrap().to_owned();
+    api(&proxy, "POST", &format!("/keys/{key_id}/disable"), None).await;
+    assert_eq!(api(&proxy, "POST", "/routes/hooks/test", None).await.0, 409);
+
+    // A refusal is reported at its stage, the later ones not reached.
+    let locked = keyed(&app)
+        + &github_route(
+            "locked",
+            "/webhooks/locked",
+            "ip = { deny = [\"127.0.0.0/8\"] }",
+        );
+    proxy.rewrite_config(&locked);
+    assert_eventually!(api(&proxy, "GET", "/routes/locked", None).await.0 == 200);
+    let (status, report) = api(&proxy, "POST", "/routes/locked/test", None).await;
+    assert_eq!(
+        (status, &report["response"]["status"]),
+        (200, &json!(403)),
+        "{report}"
+    );
+    assert_eq!(
+        report["stages"][1],
+        json!({"stage": "ip_filter", "decision": "refused: ip_denied"})
+    );
+    assert_eq!(
+        report["stages"][4],
+        json!({"stage": "signature", "decision": "not reached"})
+    );
+    let (status, report) = api(
+        &proxy,
+        "POST",
+        "/routes/github/test",
+        Some(r#"{"colour":1}"#),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        report["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `colour`"),
+        "{report}"
+    );
+    assert_eq!(api(&proxy, "POST", "/routes/nope/test", None).await.0, 404);
 }
