@@ -231,6 +231,25 @@ async fn operators_manage_keys_events_and_dead_letters_in_the_browser() {
     );
     assert_eventually!(api(&proxy, "GET", "/dlq", "").await["items"] == Value::Array(vec![]));
 
+    // The test tool: a signed sample through the sidecar, stage by stage.
+    browser.client.goto(&ui("test")).await.unwrap();
+    ready(&browser).await;
+    browser
+        .wait_for("#t-route")
+        .await
+        .select_by_value("github")
+        .await
+        .unwrap();
+    browser.click("#test-form button[type=submit]").await;
+    let delivery = browser
+        .wait_for("#test-stages li[data-stage='delivery']")
+        .await;
+    assert_eq!(
+        delivery.text().await.unwrap(),
+        "delivery: the app answered 200"
+    );
+    photograph(&browser, "test-delivery").await;
+
     // Secrets, and the audit log with each action above.
     browser.client.goto(&ui("secrets")).await.unwrap();
     ready(&browser).await;

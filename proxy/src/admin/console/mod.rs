@@ -19,11 +19,12 @@ use minijinja::{context, Environment};
 use super::AdminState;
 
 /// The pages: path under `/ui/`, template, title, navigation label.
-const PAGES: [(&str, &str, &str); 6] = [
+const PAGES: [(&str, &str, &str); 7] = [
     ("", "routes.html", "Routes"),
     ("events", "events.html", "Event log"),
     ("dlq", "dlq.html", "Dead letters"),
     ("secrets", "secrets.html", "Secrets"),
+    ("test", "test.html", "Test delivery"),
     ("audit", "audit.html", "Audit log"),
     ("login", "login.html", "Sign in"),
 ];
@@ -40,6 +41,7 @@ fn templates() -> &'static Environment<'static> {
             ("dlq.html", include_str!("templates/dlq.html")),
             ("secrets.html", include_str!("templates/secrets.html")),
             ("audit.html", include_str!("templates/audit.html")),
+            ("test.html", include_str!("templates/test.html")),
             ("login.html", include_str!("templates/login.html")),
         ];
         for (name, source) in sources {

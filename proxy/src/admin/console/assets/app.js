@@ -287,6 +287,29 @@ pages.secrets = async () => {
   box.replaceChildren(...sections);
 };
 
+pages.test = async () => {
+  const form = document.getElementById("test-form");
+  const select = document.getElementById("t-route");
+  const result = document.getElementById("test-result");
+  const routes = await api("GET", "/routes");
+  select.replaceChildren(...routes.items.map((r) => el("option", { value: r.id }, r.id)));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const body = document.getElementById("t-body").value;
+    status("Sending…");
+    try {
+      const r = await api("POST", "/routes/" + encodeURIComponent(select.value) + "/test", body ? { body } : {});
+      const list = el("ol", { id: "test-stages" });
+      for (const s of r.stages || []) list.append(el("li", { dataset: { stage: s.stage } }, el("strong", {}, s.stage), ": ", s.decision));
+      result.hidden = false;
+      result.replaceChildren(el("h2", {}, "Answered " + r.response.status),
+        el("p", {}, r.request.method + " " + r.request.url + " · delivery id " + r.request.delivery_id),
+        list, el("h3", {}, "Response body"), el("pre", {}, r.response.body));
+      status("");
+    } catch (err) { status(err.message, true); }
+  });
+};
+
 pages.audit = async () => {
   const data = await api("GET", "/audit?limit=200");
   const rows = data.items.map((a) => el("tr", { dataset: { action: a.action } },
