@@ -282,6 +282,11 @@ pub struct EventLogSettings {
     /// Events older than this are dropped (default `"24h"`).
     #[serde(default = "default_max_event_age")]
     pub max_age: HumanDuration,
+    /// Route ids whose requests are kept with their headers and bodies (none by default):
+    /// credential and signature headers masked, bodies up to 64 KiB, sealed with
+    /// `queue.encryption_keys` when set. A body is kept once the request passed the checks.
+    #[serde(default)]
+    pub capture: Vec<String>,
 }
 
 impl Default for EventLogSettings {
@@ -289,6 +294,7 @@ impl Default for EventLogSettings {
         Self {
             max_events: default_max_events(),
             max_age: default_max_event_age(),
+            capture: Vec::new(),
         }
     }
 }

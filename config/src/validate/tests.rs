@@ -594,3 +594,25 @@ secrets = [{ id = "primary", value = "s" }]
         panic!("{e}");
     }
 }
+
+#[test]
+fn captured_routes_must_exist() {
+    let t = r#"
+upstream.address = "127.0.0.1:3000"
+[admin]
+events = { capture = ["github", "gitlab"] }
+[[routes]]
+id = "github"
+match.path = "/webhooks/github"
+scheme = "github"
+secrets = [{ id = "primary", value = "s" }]
+"#;
+    let err = Config::from_text(t, Format::Toml, "h.toml".as_ref(), &HashMap::new())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("admin.events.capture[1]: no route \"gitlab\""),
+        "{err}"
+    );
+    assert!(!err.contains("capture[0]"), "{err}");
+}

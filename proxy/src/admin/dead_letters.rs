@@ -160,7 +160,7 @@ fn summary(m: &Message) -> Value {
 }
 
 /// Header names whose values are credentials or signatures: shown masked.
-pub(super) fn is_sensitive(name: &str) -> bool {
+pub(crate) fn is_sensitive(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
     [
         "authorization",

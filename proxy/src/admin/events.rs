@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use hookguard_delivery::Timestamp;
 use http::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::api::{bad_request, error, not_found, operator, parse_time, ApiError};
 use super::AdminState;
@@ -106,7 +106,18 @@ pub(super) async fn list(
         Ok(f) => f,
         Err(r) => return r,
     };
-    let items = operator.events.list(&filter, Timestamp::now().0);
+    let items: Vec<Value> = operator
+        .events
+        .list(&filter, Timestamp::now().0)
+        .into_iter()
+        .map(|mut event| {
+            // Captures are opened one event at a time (`/events/{id}`).
+            let captured = event.capture.take().is_some();
+            let mut item = json!(event);
+            item["captured"] = json!(captured);
+            item
+        })
+        .collect();
     Json(json!({ "items": items, "kept": operator.events.len() })).into_response()
 }
 
@@ -114,7 +125,7 @@ pub(super) async fn list(
 #[utoipa::path(get, path = "/events/{id}", tag = "events",
     params(("id" = u64, Path, description = "the event's id")),
     responses(
-        (status = 200, description = "The event", body = Event),
+        (status = 200, description = "The event; with `capture` (headers, body) on a captured route", body = Event),
         (status = 400, description = "Not an event id", body = ApiError),
         (status = 404, description = "No such event (or no longer kept)", body = ApiError),
     ))]
@@ -127,8 +138,45 @@ pub(super) async fn show(State(state): State<AdminState>, Path(id): Path<String>
         return bad_request(format!("event id {id:?}: expected a number"));
     };
     match operator.events.get(id) {
-        Some(event) => Json(event).into_response(),
+        Some(mut event) => {
+            let capture = event.capture.take().map(|sealed| open(operator, &sealed));
+            let mut shown = json!(event);
+            shown["captured"] = json!(capture.is_some());
+            if let Some(capture) = capture {
+                shown["capture"] = capture;
+            }
+            Json(shown).into_response()
+        }
         None => not_found(format!("no event {id} (the log keeps the newest only)")),
+    }
+}
+
+/// A sealed capture opened: method, path, headers (credentials masked), body.
+fn open(operator: &crate::state::OperatorState, sealed: &str) -> Value {
+    use base64::Engine as _;
+    let opened = base64::engine::general_purpose::STANDARD
+        .decode(sealed)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| {
+            operator
+                .sealer
+                .load()
+                .open(&bytes)
+                .map_err(|e| e.to_string())
+        });
+    match opened {
+        Ok(request) => json!({
+            "method": request.method,
+            "path": request.target,
+            "headers": request
+                .headers
+                .iter()
+                .map(|(name, value)| json!([name, String::from_utf8_lossy(value)]))
+                .collect::<Vec<_>>(),
+            "body": String::from_utf8_lossy(&request.body),
+            "body_bytes": request.body.len(),
+        }),
+        Err(e) => json!({ "error": format!("the capture cannot be opened: {e}") }),
     }
 }
 

@@ -31,6 +31,7 @@ mod test_delivery;
 mod throttled;
 
 pub(crate) use auth::Tokens;
+pub(crate) use dead_letters::is_sensitive;
 
 /// What the probes report.
 #[derive(Default)]

@@ -133,7 +133,12 @@ pub(super) fn record(session: &Session, ctx: &Ctx, error: Option<&Error>) {
     }
     buf.push(b'\n');
     let _ = std::io::stdout().lock().write_all(&buf);
-    crate::state::record(ctx.snapshot.as_deref(), session.req_header(), &buf);
+    crate::state::record(
+        ctx.snapshot.as_deref(),
+        session.req_header(),
+        &ctx.body,
+        &buf,
+    );
 }
 
 /// Webhook keys in a path authenticate the caller: log them as `wh_…` + 4 characters.

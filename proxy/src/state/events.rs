@@ -43,6 +43,10 @@ pub(crate) struct Event {
     pub(crate) duration_ms: f64,
     pub(crate) upstream_ms: Option<f64>,
     pub(crate) error: Option<String>,
+    /// On routes in `admin.events.capture`: the request's headers (credentials masked) and
+    /// body, sealed as queued messages are (base64); opened by `GET /events/{id}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) capture: Option<String>,
 }
 
 /// Which events a list call wants.

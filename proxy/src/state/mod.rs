@@ -28,6 +28,9 @@ use crate::runtime::Snapshot;
 pub(crate) use store::lock as store_lock;
 use store::lock;
 
+/// The most of a body kept with its event.
+const CAPTURE_BODY_LIMIT: usize = 64 * 1024;
+
 /// Audit entries kept in the store.
 pub(crate) const AUDIT_KEPT: usize = 10_000;
 
@@ -44,6 +47,8 @@ pub(crate) struct OperatorState {
     config: ArcSwap<Config>,
     /// Key changes one at a time (read, change, write, rebuild).
     pub(crate) changes: tokio::sync::Mutex<()>,
+    /// Seals captured requests (`queue.encryption_keys`; plain without keys).
+    pub(crate) sealer: ArcSwap<hookguard_delivery::Sealer>,
     /// Each key's own limiter, by key id and limit (a changed limit starts a new bucket).
     key_limiters: Mutex<HashMap<(String, keys::KeyRate), Arc<RateLimiter>>>,
 }
@@ -57,6 +62,7 @@ impl std::fmt::Debug for OperatorState {
 impl OperatorState {
     /// Opens the embedded store at `admin.path` (relative to `base_dir`).
     pub(crate) async fn open(config: &Config, base_dir: &Path) -> Result<Arc<Self>, String> {
+        let sealer = crate::queue::sealer(config, base_dir).await?;
         let path = base_dir.join(&config.admin.path);
         let store = EmbeddedStore::open(&path).map_err(|e| format!("admin.path: {e}"))?;
         let settings = &config.admin.events;
@@ -65,7 +71,9 @@ impl OperatorState {
             settings.max_events,
             settings.max_age.get().as_millis() as u64,
         )?;
-        Self::with_store(Arc::new(store), events, config).await
+        let state = Self::with_store(Arc::new(store), events, config).await?;
+        state.sealer.store(Arc::new(sealer));
+        Ok(state)
     }
 
     /// The state over any key store.
@@ -84,6 +92,7 @@ impl OperatorState {
             config: ArcSwap::from_pointee(config.clone()),
             changes: tokio::sync::Mutex::new(()),
             key_limiters: Mutex::default(),
+            sealer: ArcSwap::from_pointee(hookguard_delivery::Sealer::plain()),
         }))
     }
 
@@ -157,8 +166,41 @@ impl OperatorState {
         }
     }
 
+    /// The request's headers (credentials and signatures masked) and body, sealed.
+    fn capture(&self, head: &pingora_http::RequestHeader, path: &str, body: &[u8]) -> String {
+        use base64::Engine as _;
+        let request = hookguard_delivery::Request {
+            method: head.method.to_string(),
+            target: path.to_owned(),
+            headers: head
+                .headers
+                .iter()
+                .map(|(name, value)| {
+                    let shown = if crate::admin::is_sensitive(name.as_str()) {
+                        bytes::Bytes::from_static(b"<masked>")
+                    } else {
+                        bytes::Bytes::copy_from_slice(value.as_bytes())
+                    };
+                    (name.to_string(), shown)
+                })
+                .collect(),
+            body: bytes::Bytes::copy_from_slice(&body[..body.len().min(CAPTURE_BODY_LIMIT)]),
+        };
+        base64::engine::general_purpose::STANDARD.encode(self.sealer.load().seal(&request))
+    }
+
     /// Counts one request in the key's and the route's statistics and logs it.
-    fn observe(&self, snapshot: &Snapshot, raw_path: &str, mut event: Event) {
+    fn observe(
+        &self,
+        snapshot: &Snapshot,
+        head: &pingora_http::RequestHeader,
+        body: &[u8],
+        mut event: Event,
+    ) {
+        let raw_path = head.uri.path();
+        if snapshot.config.admin.events.capture.contains(&event.route) {
+            event.capture = Some(self.capture(head, &event.path, body));
+        }
         let now = Timestamp::now().0;
         event.at_ms = now;
         if let Some((resolved, route)) = snapshot.key_of(raw_path, &self.keys.load(), now) {
@@ -202,13 +244,18 @@ impl OperatorState {
 }
 
 /// Records one request: called once per request by the sidecar's access log with the
-/// request head and the log line it wrote (so the event log and the access log cannot
-/// disagree).
-pub(crate) fn record(snapshot: Option<&Snapshot>, head: &pingora_http::RequestHeader, line: &[u8]) {
+/// request head, the body the checks admitted (empty when refused) and the log line it
+/// wrote (so the event log and the access log cannot disagree).
+pub(crate) fn record(
+    snapshot: Option<&Snapshot>,
+    head: &pingora_http::RequestHeader,
+    body: &[u8],
+    line: &[u8],
+) {
     let Some(snapshot) = snapshot else { return };
     let Some(state) = &snapshot.state else { return };
     match serde_json::from_slice::<Event>(line) {
-        Ok(event) => state.observe(snapshot, head.uri.path(), event),
+        Ok(event) => state.observe(snapshot, head, body, event),
         Err(e) => tracing::warn!(error = %e, "event log: the access log line did not parse"),
     }
 }

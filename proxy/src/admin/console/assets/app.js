@@ -173,11 +173,22 @@ pages.events = async () => {
     return "/events?" + params.toString();
   }
   function row(e) {
-    const show = button("Show", "show-event", { event: e.id }, () => {
+    const show = button("Show", "show-event", { event: e.id }, async () => {
       detail.hidden = false;
       const dl = el("dl");
       for (const [k, v] of Object.entries(e)) dl.append(el("dt", {}, k), el("dd", {}, v === null ? "—" : v));
-      detail.replaceChildren(el("h2", {}, "Event " + e.id), dl);
+      const parts = [el("h2", {}, "Event " + e.id), dl];
+      if (e.captured) {
+        try {
+          const full = await api("GET", "/events/" + e.id);
+          const c = full.capture || {};
+          const headers = el("dl");
+          for (const [name, value] of c.headers || []) headers.append(el("dt", {}, name), el("dd", {}, value));
+          parts.push(el("h3", {}, "Captured request"), el("p", {}, (c.method || "") + " " + (c.path || "") + (c.error ? " · " + c.error : "")),
+            headers, el("h3", {}, "Body (" + (c.body_bytes || 0) + " bytes)"), el("pre", {}, c.body || ""));
+        } catch (err) { parts.push(el("p", { className: "error" }, err.message)); }
+      }
+      detail.replaceChildren(...parts);
       detail.focus();
     }, true);
     return el("tr", { dataset: { event: e.id, outcome: e.outcome, reason: e.reason || "" } },
