@@ -208,6 +208,30 @@ pub(super) fn operator(state: &AdminState) -> Result<&Arc<crate::state::Operator
     })
 }
 
+/// A 400 naming the query parameter and what it takes.
+pub(super) fn bad_query(name: &str, expected: &str) -> Response {
+    bad_request(format!("query parameter `{name}`: expected {expected}"))
+}
+
+/// A `since`/`until` query parameter: RFC 3339 or Unix seconds.
+pub(super) fn query_time(name: &str, value: &str) -> Result<Timestamp, Response> {
+    parse_time(value).ok_or_else(|| {
+        bad_query(
+            name,
+            "a time as RFC 3339 (2026-11-30T12:00:00Z) or Unix seconds",
+        )
+    })
+}
+
+/// A `limit` query parameter: 1 to 10000.
+pub(super) fn query_limit(name: &str, value: &str) -> Result<usize, Response> {
+    value
+        .parse()
+        .ok()
+        .filter(|n| (1..=10_000).contains(n))
+        .ok_or_else(|| bad_query(name, "a number from 1 to 10000"))
+}
+
 pub(super) fn parse_time(value: &str) -> Option<Timestamp> {
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Timestamp(secs.saturating_mul(1000)));

@@ -18,7 +18,7 @@ use hookguard_delivery::{
 use http::StatusCode;
 use serde_json::{json, Value};
 
-use super::api::{audit, error, parse_time, rfc3339, ApiError, TokenId};
+use super::api::{audit, bad_query, error, query_limit, query_time, rfc3339, ApiError, TokenId};
 use super::AdminState;
 use crate::queue::Queue;
 
@@ -80,15 +80,24 @@ pub(super) async fn queue_stats(State(state): State<AdminState>) -> Response {
     Json(json!({ "routes": routes })).into_response()
 }
 
+/// The filters of the dead-letter calls, as documented (the handlers parse the query
+/// themselves, to answer every problem with a 400 that names the parameter).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // read by the OpenAPI generator only
+pub(super) struct DeadFilter {
+    /// Only this route (or subscription id).
+    route: Option<String>,
+    /// `rejected`, `retries_exhausted`, `undecodable` or `no_destination`.
+    reason: Option<String>,
+    /// Dead-lettered at or after: RFC 3339 or Unix seconds.
+    since: Option<String>,
+    /// Dead-lettered at or before: RFC 3339 or Unix seconds.
+    until: Option<String>,
+}
+
 /// The DLQ filters from the query string; every problem is a 400 that names the parameter.
 fn dead_query(params: &HashMap<String, String>) -> Result<ListQuery, Response> {
-    let bad = |name: &str, expected: &str| {
-        error(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            format!("query parameter `{name}`: expected {expected}"),
-        )
-    };
     let mut query = ListQuery {
         state: Some(MessageState::Dead),
         ..ListQuery::default()
@@ -102,36 +111,21 @@ fn dead_query(params: &HashMap<String, String>) -> Result<ListQuery, Response> {
                         .into_iter()
                         .find(|c| c.as_str() == value)
                         .ok_or_else(|| {
-                            bad(
+                            bad_query(
                                 "reason",
                                 "rejected, retries_exhausted, undecodable or no_destination",
                             )
                         })?,
                 )
             }
-            "since" | "until" => {
-                let at = parse_time(value).ok_or_else(|| {
-                    bad(
-                        name,
-                        "a time as RFC 3339 (2026-11-30T12:00:00Z) or Unix seconds",
-                    )
-                })?;
-                if name == "since" {
-                    query.since = Some(at);
-                } else {
-                    query.until = Some(at);
-                }
+            "since" => query.since = Some(query_time(name, value)?),
+            "until" => query.until = Some(query_time(name, value)?),
+            "after" => {
+                query.after = Some(value.parse().map_err(|_| bad_query(name, "a message id"))?)
             }
-            "after" => query.after = Some(value.parse().map_err(|_| bad("after", "a message id"))?),
-            "limit" => {
-                query.limit = value
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=10_000).contains(n))
-                    .ok_or_else(|| bad("limit", "a number from 1 to 10000"))?
-            }
+            "limit" => query.limit = query_limit(name, value)?,
             other => {
-                return Err(bad(
+                return Err(bad_query(
                     other,
                     "one of route, reason, since, until, after, limit (unknown parameter)",
                 ))
@@ -178,10 +172,7 @@ pub(crate) fn is_sensitive(name: &str) -> bool {
 
 #[utoipa::path(get, path = "/dlq", tag = "dead letters",
     params(
-        ("route" = Option<String>, Query, description = "only this route (or subscription id)"),
-        ("reason" = Option<String>, Query, description = "rejected, retries_exhausted, undecodable or no_destination"),
-        ("since" = Option<String>, Query, description = "dead-lettered at or after: RFC 3339 or Unix seconds"),
-        ("until" = Option<String>, Query, description = "dead-lettered at or before: RFC 3339 or Unix seconds"),
+        DeadFilter,
         ("after" = Option<String>, Query, description = "the page after this message id"),
         ("limit" = Option<u32>, Query, description = "1 to 10000 (default 100)"),
     ),
@@ -385,12 +376,7 @@ where
 }
 
 #[utoipa::path(post, path = "/dlq/retry", tag = "dead letters",
-    params(
-        ("route" = Option<String>, Query, description = "only this route (or subscription id)"),
-        ("reason" = Option<String>, Query, description = "rejected, retries_exhausted, undecodable or no_destination"),
-        ("since" = Option<String>, Query, description = "dead-lettered at or after: RFC 3339 or Unix seconds"),
-        ("until" = Option<String>, Query, description = "dead-lettered at or before: RFC 3339 or Unix seconds"),
-    ),
+    params(DeadFilter),
     responses(
         (status = 200, description = "Every match queued again: `{\"retried\": n}`", body = Value),
         (status = 400, description = "A query parameter is wrong", body = ApiError),
@@ -432,12 +418,7 @@ pub(super) async fn dlq_retry_matching(
 }
 
 #[utoipa::path(post, path = "/dlq/purge", tag = "dead letters",
-    params(
-        ("route" = Option<String>, Query, description = "only this route (or subscription id)"),
-        ("reason" = Option<String>, Query, description = "rejected, retries_exhausted, undecodable or no_destination"),
-        ("since" = Option<String>, Query, description = "dead-lettered at or after: RFC 3339 or Unix seconds"),
-        ("until" = Option<String>, Query, description = "dead-lettered at or before: RFC 3339 or Unix seconds"),
-    ),
+    params(DeadFilter),
     responses(
         (status = 200, description = "Every match deleted: `{\"deleted\": n}`", body = Value),
         (status = 400, description = "A query parameter is wrong", body = ApiError),

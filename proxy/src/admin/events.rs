@@ -13,7 +13,9 @@ use hookguard_delivery::Timestamp;
 use http::StatusCode;
 use serde_json::{json, Value};
 
-use super::api::{bad_request, error, not_found, operator, parse_time, ApiError};
+use super::api::{
+    bad_query, bad_request, error, not_found, operator, query_limit, query_time, ApiError,
+};
 use super::AdminState;
 use crate::state::{Event, EventFilter};
 
@@ -27,9 +29,6 @@ const OUTCOMES: [&str; 5] = [
 ];
 
 fn filter(params: &HashMap<String, String>) -> Result<EventFilter, Response> {
-    let bad = |name: &str, expected: &str| {
-        bad_request(format!("query parameter `{name}`: expected {expected}"))
-    };
     let mut filter = EventFilter {
         limit: 100,
         ..EventFilter::default()
@@ -37,37 +36,20 @@ fn filter(params: &HashMap<String, String>) -> Result<EventFilter, Response> {
     for (name, value) in params {
         match name.as_str() {
             "route" => filter.route = Some(value.clone()),
-            "outcome" => {
-                if !OUTCOMES.contains(&value.as_str()) {
-                    return Err(bad(name, &OUTCOMES.join(", ")));
-                }
-                filter.outcome = Some(value.clone())
-            }
+            "outcome" if OUTCOMES.contains(&value.as_str()) => filter.outcome = Some(value.clone()),
+            "outcome" => return Err(bad_query(name, &OUTCOMES.join(", "))),
             "reason" => filter.reason = Some(value.clone()),
             "delivery_id" => filter.delivery_id = Some(value.clone()),
             "key" => filter.key_id = Some(value.clone()),
-            "since" | "until" => {
-                let at = parse_time(value).ok_or_else(|| {
-                    bad(name, "a time as RFC 3339 (2026-11-30T12:00:00Z) or Unix seconds")
-                })?;
-                if name == "since" {
-                    filter.since_ms = Some(at.0);
-                } else {
-                    filter.until_ms = Some(at.0);
-                }
-            }
+            "since" => filter.since_ms = Some(query_time(name, value)?.0),
+            "until" => filter.until_ms = Some(query_time(name, value)?.0),
             "after" => {
-                filter.after = Some(value.parse().map_err(|_| bad(name, "an event id (a number)"))?)
+                filter.after =
+                    Some(value.parse().map_err(|_| bad_query(name, "an event id (a number)"))?)
             }
-            "limit" => {
-                filter.limit = value
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=10_000).contains(n))
-                    .ok_or_else(|| bad(name, "a number from 1 to 10000"))?
-            }
+            "limit" => filter.limit = query_limit(name, value)?,
             other => {
-                return Err(bad(
+                return Err(bad_query(
                     other,
                     "one of route, outcome, reason, delivery_id, key, since, until, after, limit (unknown parameter)",
                 ))
@@ -197,14 +179,12 @@ pub(super) async fn audit_log(
     };
     let mut limit = 100;
     for (name, value) in &params {
-        match (name.as_str(), value.parse::<usize>()) {
-            ("limit", Ok(n)) if (1..=10_000).contains(&n) => limit = n,
-            ("limit", _) => {
-                return bad_request("query parameter `limit`: expected a number from 1 to 10000")
-            }
-            (other, _) => {
-                return bad_request(format!("query parameter `{other}`: expected only `limit`"))
-            }
+        match name.as_str() {
+            "limit" => match query_limit(name, value) {
+                Ok(n) => limit = n,
+                Err(r) => return r,
+            },
+            other => return bad_query(other, "only `limit`"),
         }
     }
     match operator.store.audit(limit).await {

@@ -18,7 +18,7 @@ use hookguard_config::{HumanDuration, MatchKind};
 use hookguard_delivery::Timestamp;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::api::{audit, bad_request, error, not_found, operator, rfc3339_ms, ApiError, TokenId};
 use super::AdminState;
@@ -287,31 +287,60 @@ pub(super) async fn show(State(state): State<AdminState>, Path(id): Path<String>
     }
 }
 
-async fn set_enabled(state: AdminState, token: TokenId, id: String, enabled: bool) -> Response {
-    let operator = match operator(&state) {
+/// Changes key `id` with `edit` (one change at a time), stores it and writes `action` to
+/// the audit log with the detail `edit` returns; answers with the key as it now is.
+async fn change(
+    state: &AdminState,
+    token: &TokenId,
+    id: &str,
+    action: &str,
+    edit: impl FnOnce(&mut KeyRecord, u64) -> Result<Value, Response>,
+) -> Response {
+    let operator = match operator(state) {
         Ok(o) => o,
         Err(r) => return r,
     };
     let _one_at_a_time = operator.changes.lock().await;
-    let mut record = match find(operator, &id) {
+    let mut record = match find(operator, id) {
         Ok(r) => r,
         Err(r) => return r,
     };
-    record.enabled = enabled;
-    record.changed_ms = Timestamp::now().0;
+    let now = Timestamp::now().0;
+    let mut detail = match edit(&mut record, now) {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    record.changed_ms = now;
     record.changed_by = Some(token.0.to_string());
     if let Err(r) = save(operator, &record).await {
         return r;
     }
-    let action = if enabled { "key.enable" } else { "key.disable" };
-    audit(
-        &state,
-        &token,
-        action,
-        json!({ "id": id, "route": record.route }),
-    )
-    .await;
+    // Read back: a config key shows the file's settings under the API's changes.
+    let record = find(operator, id).unwrap_or(record);
+    detail["id"] = json!(id);
+    detail["route"] = json!(record.route);
+    audit(state, token, action, detail).await;
     Json(view(operator, &record)).into_response()
+}
+
+/// A JSON body, or the defaults when there is none; a 400 that says what was expected.
+fn body_or_default<T: Default + serde::de::DeserializeOwned>(
+    body: &[u8],
+    expected: &str,
+) -> Result<T, Response> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| bad_request(format!("body: {e}; expected {expected}")))
+}
+
+async fn set_enabled(state: AdminState, token: TokenId, id: String, enabled: bool) -> Response {
+    let action = if enabled { "key.enable" } else { "key.disable" };
+    change(&state, &token, &id, action, |record, _| {
+        record.enabled = enabled;
+        Ok(json!({}))
+    })
+    .await
 }
 
 /// Enables a key.
@@ -360,52 +389,25 @@ pub(super) async fn regenerate(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let operator = match operator(&state) {
+    let options: Regenerate = match body_or_default(&body, "{\"grace\": \"10m\"} or no body") {
         Ok(o) => o,
         Err(r) => return r,
     };
-    let options: Regenerate = if body.iter().all(u8::is_ascii_whitespace) {
-        Regenerate::default()
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(o) => o,
-            Err(e) => {
-                return bad_request(format!(
-                    "body: {e}; expected {{\"grace\": \"10m\"}} or no body"
-                ))
-            }
-        }
-    };
-    let _one_at_a_time = operator.changes.lock().await;
-    let mut record = match find(operator, &id) {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    if record.origin == Origin::Config {
-        return from_config(&id, "regenerate");
-    }
-    let now = Timestamp::now().0;
     let grace_ms = options.grace.map_or(0, |g| {
         u64::try_from(g.get().as_millis()).unwrap_or(u64::MAX)
     });
-    record.retired = (grace_ms > 0).then(|| RetiredKey {
-        key: record.key.clone(),
-        until_ms: now.saturating_add(grace_ms),
-    });
-    record.key = generate_key();
-    record.changed_ms = now;
-    record.changed_by = Some(token.0.to_string());
-    if let Err(r) = save(operator, &record).await {
-        return r;
-    }
-    audit(
-        &state,
-        &token,
-        "key.regenerate",
-        json!({ "id": id, "route": record.route, "grace_ms": grace_ms }),
-    )
-    .await;
-    Json(view(operator, &record)).into_response()
+    change(&state, &token, &id, "key.regenerate", |record, now| {
+        if record.origin == Origin::Config {
+            return Err(from_config(&id, "regenerate"));
+        }
+        record.retired = (grace_ms > 0).then(|| RetiredKey {
+            key: record.key.clone(),
+            until_ms: now.saturating_add(grace_ms),
+        });
+        record.key = generate_key();
+        Ok(json!({ "grace_ms": grace_ms }))
+    })
+    .await
 }
 
 /// Deletes an API key (its URL answers 404 from then on).
@@ -477,10 +479,6 @@ pub(super) async fn set_rate_limit(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let operator = match operator(&state) {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
     let rate: Option<hookguard_config::Rate> = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
@@ -493,25 +491,9 @@ pub(super) async fn set_rate_limit(
         Ok(r) => r,
         Err(r) => return r,
     };
-    let _one_at_a_time = operator.changes.lock().await;
-    let mut record = match find(operator, &id) {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    record.rate_limit = rate_limit;
-    record.changed_ms = Timestamp::now().0;
-    record.changed_by = Some(token.0.to_string());
-    if let Err(r) = save(operator, &record).await {
-        return r;
-    }
-    // Read back: a config key without an API limit shows the file's again.
-    let record = find(operator, &id).unwrap_or(record);
-    audit(
-        &state,
-        &token,
-        "key.rate_limit",
-        json!({ "id": id, "rate_limit": rate_limit }),
-    )
-    .await;
-    Json(view(operator, &record)).into_response()
+    change(&state, &token, &id, "key.rate_limit", |record, _| {
+        record.rate_limit = rate_limit;
+        Ok(json!({ "rate_limit": rate_limit }))
+    })
+    .await
 }
