@@ -222,7 +222,7 @@ pub(crate) fn policy_for(
 }
 
 /// The sealer for the configured encryption keys (plain when none).
-async fn sealer(config: &Config, base_dir: &Path) -> Result<Sealer, String> {
+pub(crate) async fn sealer(config: &Config, base_dir: &Path) -> Result<Sealer, String> {
     let specs = &config.queue.encryption_keys;
     if specs.is_empty() {
         return Ok(Sealer::plain());

@@ -115,6 +115,12 @@ pub(crate) struct Snapshot {
     pub(crate) config: Arc<hookguard_config::Config>,
     /// The durable queue, once a configuration had a queued route (process-wide).
     pub(crate) queue: Option<Arc<crate::queue::Queue>>,
+    /// API-made keys, the event log, statistics: once an admin token was configured.
+    pub(crate) state: Option<Arc<crate::state::OperatorState>>,
+    /// The distinct key prefixes of the key routes.
+    pub(crate) key_prefixes: Vec<String>,
+    /// Route id → index into `routes`.
+    pub(crate) route_index: std::collections::HashMap<String, usize>,
 }
 
 /// How a request path resolved.
@@ -134,6 +140,20 @@ impl Snapshot {
     }
 
     pub(crate) fn lookup(&self, path: &str) -> Lookup<'_> {
+        // The key table (config keys with the API's changes, and API-made keys) answers
+        // first; without admin state, the config's router alone.
+        if let Some(state) = &self.state {
+            let table = state.keys.load();
+            if let Some((index, enabled)) =
+                self.resolve_key(path, &table, hookguard_delivery::Timestamp::now().0)
+            {
+                return match (enabled, self.routes.get(index)) {
+                    (true, Some(route)) => Lookup::Found(route),
+                    (false, Some(_)) => Lookup::KeyDisabled,
+                    (_, None) => Lookup::NotFound,
+                };
+            }
+        }
         match self.router.lookup(path) {
             hookguard_config::Lookup::Route { index } => self
                 .routes
@@ -142,5 +162,55 @@ impl Snapshot {
             hookguard_config::Lookup::KeyDisabled { .. } => Lookup::KeyDisabled,
             hookguard_config::Lookup::NotFound => Lookup::NotFound,
         }
+    }
+
+    /// The route index and state of the webhook key in `path`, when `table` knows it for a
+    /// key route of this snapshot with that prefix.
+    fn resolve_key(
+        &self,
+        path: &str,
+        table: &crate::state::KeyTable,
+        now_ms: u64,
+    ) -> Option<(usize, bool)> {
+        self.key_match(path, table, now_ms)
+            .map(|(index, resolved)| (index, resolved.enabled))
+    }
+
+    fn key_match<'t>(
+        &self,
+        path: &str,
+        table: &'t crate::state::KeyTable,
+        now_ms: u64,
+    ) -> Option<(usize, &'t crate::state::keys::Resolved)> {
+        for prefix in &self.key_prefixes {
+            let Some(key) = path.strip_prefix(prefix.as_str()) else {
+                continue;
+            };
+            let Some(resolved) = table.resolve(key, now_ms) else {
+                continue;
+            };
+            let Some(&index) = self.route_index.get(&*resolved.route) else {
+                continue;
+            };
+            let same_prefix = self
+                .routes
+                .get(index)
+                .is_some_and(|r| r.config.matches.key_prefix.as_deref() == Some(prefix.as_str()));
+            if same_prefix {
+                return Some((index, resolved));
+            }
+        }
+        None
+    }
+
+    /// The id and route of the webhook key in `path` (for its statistics), enabled or not.
+    pub(crate) fn key_of(
+        &self,
+        path: &str,
+        table: &crate::state::KeyTable,
+        now_ms: u64,
+    ) -> Option<(String, String)> {
+        self.key_match(path, table, now_ms)
+            .map(|(_, resolved)| (resolved.id.to_string(), resolved.route.to_string()))
     }
 }

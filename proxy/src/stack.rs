@@ -19,14 +19,14 @@ use hookguard_layers::ip::{
     ForwardedHeader, IpFilterLayer, IpPolicy, ProviderRanges, RangeFormat, RangeSource,
 };
 use hookguard_layers::rate::{
-    RateLimitLayer, RateLimiter, RateQuota, RateScope, RateStore as _, MIN_SWEEP_INTERVAL,
+    LimitKey, RateLimitLayer, RateLimiter, RateQuota, RateScope, RateStore as _, MIN_SWEEP_INTERVAL,
 };
 use hookguard_layers::replay::{
     MemoryReplayStore, OnDuplicate, ReplayGuardLayer, ReplayPolicy, ReplayStore,
 };
 use hookguard_layers::rules::PayloadRulesLayer;
 use hookguard_layers::verify::{Verifier, VerifySignatureLayer};
-use hookguard_layers::Admission;
+use hookguard_layers::{Admission, FromRejection as _};
 use http::Request;
 use http_body_util::{BodyExt, Full};
 use tower::util::BoxCloneSyncService;
@@ -61,6 +61,8 @@ pub(crate) struct Persistent {
     pub(crate) admin_tokens: Arc<arc_swap::ArcSwap<crate::admin::Tokens>>,
     /// The outbound side, started by the first configuration with `[outbound]`.
     outbound: tokio::sync::OnceCell<Arc<crate::outbound::Outbound>>,
+    /// The admin API's state, opened by the first configuration with an admin token.
+    operator: tokio::sync::OnceCell<Arc<crate::state::OperatorState>>,
 }
 
 impl Persistent {
@@ -75,7 +77,18 @@ impl Persistent {
             queue: tokio::sync::OnceCell::new(),
             admin_tokens: Arc::default(),
             outbound: tokio::sync::OnceCell::new(),
+            operator: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// The directory relative paths of the config are resolved against.
+    pub(crate) fn base_dir(&self) -> &std::path::Path {
+        &self.base_dir
+    }
+
+    /// The admin API's state, if a configuration has opened it.
+    pub(crate) fn operator(&self) -> Option<&Arc<crate::state::OperatorState>> {
+        self.operator.get()
     }
 
     /// The durable queue, if a configuration has opened it.
@@ -144,11 +157,31 @@ pub(crate) async fn build(config: &Config, persistent: &Persistent) -> Result<Sn
         })?),
         None => None,
     };
+    let state = if config.admin.tokens.is_empty() {
+        persistent.operator.get().cloned()
+    } else {
+        Some(Arc::clone(
+            persistent
+                .operator
+                .get_or_try_init(|| crate::state::OperatorState::open(config, &persistent.base_dir))
+                .await?,
+        ))
+    };
+    if let Some(state) = &state {
+        state.apply(config).await?;
+    }
     let mut routes = Vec::with_capacity(config.routes.len());
     for route in &config.routes {
-        let built = build_route(config, route, persistent, &credentials, global.clone())
-            .await
-            .map_err(|e| format!("route {}: {e}", route.id))?;
+        let built = build_route(
+            config,
+            route,
+            persistent,
+            &credentials,
+            global.clone(),
+            state.as_ref(),
+        )
+        .await
+        .map_err(|e| format!("route {}: {e}", route.id))?;
         routes.push(Arc::new(built));
     }
     // Outbound messages live in the same queue as queued routes' (one store, one DLQ).
@@ -188,7 +221,23 @@ pub(crate) async fn build(config: &Config, persistent: &Persistent) -> Result<Sn
     persistent.admin_tokens.store(Arc::new(
         crate::admin::Tokens::resolve(&config.admin.tokens, &persistent.base_dir).await?,
     ));
+    let mut key_prefixes: Vec<String> = Vec::new();
+    for route in &config.routes {
+        if let Some(prefix) = &route.matches.key_prefix {
+            if !key_prefixes.contains(prefix) {
+                key_prefixes.push(prefix.clone());
+            }
+        }
+    }
     Ok(Snapshot {
+        state,
+        key_prefixes,
+        route_index: config
+            .routes
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id.clone(), i))
+            .collect(),
         router: hookguard_config::Router::new(config),
         routes,
         upstream: Upstream::new(&config.upstream),
@@ -224,6 +273,7 @@ async fn build_route(
     persistent: &Persistent,
     credentials: &CachedCredentials,
     global: Option<Arc<RateLimiter>>,
+    state: Option<&Arc<crate::state::OperatorState>>,
 ) -> Result<Route, String> {
     let defaults = &config.defaults;
     let scheme = route.build_scheme().map_err(|e| e.to_string())?;
@@ -250,6 +300,11 @@ async fn build_route(
             })?;
             header_stage = wrap(RateLimitLayer::from_arc(limiter), header_stage);
         }
+    }
+    if let (Some(prefix), Some(state)) = (&route.matches.key_prefix, state) {
+        // Each webhook key's own limit, before the route's: one caller cannot use up the
+        // budget the route's other keys share.
+        header_stage = per_key_limit(header_stage, prefix.clone(), Arc::clone(state));
     }
     header_stage = wrap(
         IpFilterLayer::new(ip_policy(route, persistent)?),
@@ -334,6 +389,32 @@ async fn build_route(
         keys: Some(keys),
         metrics: crate::metrics::RouteMetrics::new(&route.id),
     })
+}
+
+/// Counts a request against its webhook key's own limit (keys can change between
+/// requests, through the API: the limit is looked up per request, its bucket kept by the
+/// admin state). A refusal is the rate limiter's own 429 with `Retry-After`.
+fn per_key_limit(inner: Stage, prefix: String, state: Arc<crate::state::OperatorState>) -> Stage {
+    BoxCloneSyncService::new(tower::service_fn(move |request: Request<Full<Bytes>>| {
+        let inner = inner.clone();
+        let limiter = request
+            .uri()
+            .path()
+            .strip_prefix(prefix.as_str())
+            .and_then(|key| state.key_limiter(key, hookguard_delivery::Timestamp::now().0));
+        async move {
+            if let Some(limiter) = limiter {
+                // The in-memory store cannot fail; were it remote, an outage lets requests
+                // through (the route's own limits still apply).
+                if let Ok(decision) = limiter.check(&LimitKey::Global).await {
+                    if let Err(rejection) = decision.into_result() {
+                        return Ok(Admission::from_rejection(rejection));
+                    }
+                }
+            }
+            tower::ServiceExt::oneshot(inner, request).await
+        }
+    }))
 }
 
 fn ip_policy(route: &RouteConfig, persistent: &Persistent) -> Result<IpPolicy, String> {

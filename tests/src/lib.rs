@@ -31,12 +31,15 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs, unreachable_pub)]
 
+pub mod browser;
 mod client;
 mod sidecar;
 mod signing;
 mod upstream;
 
+pub use browser::Browser;
 pub use client::{send, try_send, Answer, RawConn};
+pub use fantoccini;
 pub use sidecar::{sidecar, Sidecar, SidecarBuilder};
 pub use signing::Signer;
 pub use upstream::{upstream, Recorded, Upstream, UpstreamBuilder};

@@ -356,7 +356,7 @@ fn collect_lines(
 }
 
 /// A port that was free a moment ago (bind 127.0.0.1:0, read it, drop the socket).
-fn free_port() -> SocketAddr {
+pub(crate) fn free_port() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port on 127.0.0.1")

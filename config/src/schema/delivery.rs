@@ -239,7 +239,7 @@ fn default_cooldown() -> HumanDuration {
 }
 
 /// The admin API (`/api/v1/` on the admin listener).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Admin {
     /// Bearer tokens accepted by the admin API, from any secret source; list two during a
@@ -247,4 +247,62 @@ pub struct Admin {
     /// call is refused (`/livez`, `/readyz` and `/metrics` stay open).
     #[serde(default)]
     pub tokens: Vec<SecretSpec>,
+    /// Where the admin API keeps what it makes and records — API-made webhook keys and
+    /// their states, the audit log, the event log — an embedded store (a directory),
+    /// relative to this file. Opened only when `tokens` are set. Read at start-up only.
+    #[serde(default = "default_admin_path")]
+    pub path: PathBuf,
+    /// The event log: each request's outcome, kept for the API and the console.
+    #[serde(default)]
+    pub events: EventLogSettings,
+}
+
+impl Default for Admin {
+    fn default() -> Self {
+        Self {
+            tokens: Vec::new(),
+            path: default_admin_path(),
+            events: EventLogSettings::default(),
+        }
+    }
+}
+
+fn default_admin_path() -> PathBuf {
+    PathBuf::from("hookguard-admin")
+}
+
+/// How much of the event log is kept: the oldest events go first when either limit is
+/// reached.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventLogSettings {
+    /// Most events kept (default 10000).
+    #[serde(default = "default_max_events")]
+    pub max_events: u64,
+    /// Events older than this are dropped (default `"24h"`).
+    #[serde(default = "default_max_event_age")]
+    pub max_age: HumanDuration,
+    /// Route ids whose requests are kept with their headers and bodies (none by default):
+    /// credential and signature headers masked, bodies up to 64 KiB, sealed with
+    /// `queue.encryption_keys` when set. A body is kept once the request passed the checks.
+    #[serde(default)]
+    pub capture: Vec<String>,
+}
+
+impl Default for EventLogSettings {
+    fn default() -> Self {
+        Self {
+            max_events: default_max_events(),
+            max_age: default_max_event_age(),
+            capture: Vec::new(),
+        }
+    }
+}
+
+fn default_max_events() -> u64 {
+    10_000
+}
+
+fn default_max_event_age() -> HumanDuration {
+    HumanDuration::secs(24 * 3600)
 }

@@ -20,8 +20,8 @@ mod subscription;
 
 pub use connections::Connections;
 pub use delivery::{
-    default_retry_schedule, Admin, BreakerSettings, DeliveryMode, DurabilityName, OrderingKey,
-    QueueSettings, RouteQueue,
+    default_retry_schedule, Admin, BreakerSettings, DeliveryMode, DurabilityName, EventLogSettings,
+    OrderingKey, QueueSettings, RouteQueue,
 };
 pub use ip::{
     parse_network, ForwardedHeaderName, IpRules, Provider, ProviderRanges, RangeFormatName,

@@ -220,6 +220,10 @@ pub struct RouteKey {
     /// A disabled key is answered 403 (known, but switched off).
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// This key's own request limit (429 with `Retry-After`), checked before the route's
+    /// limits, so one caller cannot use up a route's budget. The admin API can change it.
+    #[serde(default)]
+    pub rate_limit: Option<Rate>,
 }
 
 fn yes() -> bool {
@@ -231,6 +235,7 @@ impl fmt::Debug for RouteKey {
         f.debug_struct("RouteKey")
             .field("key", &"[redacted]")
             .field("enabled", &self.enabled)
+            .field("rate_limit", &self.rate_limit)
             .finish()
     }
 }

@@ -4,7 +4,7 @@ use base64::Engine as _;
 
 use super::{check_identifier, Validator};
 use crate::path::FieldPath;
-use crate::schema::{Config, DeliveryMode, OrderingKey, Route, SecretSpec};
+use crate::schema::{Admin, Config, DeliveryMode, OrderingKey, Route, SecretSpec};
 
 /// Attempt timeouts a queued route may set, in seconds.
 const TIMEOUT_SECS: std::ops::RangeInclusive<u64> = 5..=300;
@@ -83,6 +83,30 @@ impl Validator<'_> {
         }
         let tokens = FieldPath::root().key("admin").key("tokens");
         self.named_secrets(&tokens, &config.admin.tokens, "token id");
+        let events = FieldPath::root().key("admin").key("events");
+        if !(1..=10_000_000).contains(&config.admin.events.max_events) {
+            self.issues.add(
+                events.key("max_events"),
+                format!("{} events", config.admin.events.max_events),
+                "from 1 to 10000000",
+            );
+        }
+        self.positive(events.key("max_age"), config.admin.events.max_age);
+    }
+
+    /// `admin.events.capture` names routes of the file.
+    pub(super) fn capture_routes(&mut self, routes: &[(usize, &Route)], admin: &Admin) {
+        let events = FieldPath::root().key("admin").key("events");
+        for (i, id) in admin.events.capture.iter().enumerate() {
+            if !routes.iter().any(|(_, r)| r.id == *id) {
+                let ids: Vec<&str> = routes.iter().map(|(_, r)| r.id.as_str()).collect();
+                self.issues.add(
+                    events.key("capture").index(i),
+                    format!("no route {id:?}"),
+                    format!("a route id: one of {ids:?}"),
+                );
+            }
+        }
     }
 
     /// Secrets that are not a route's signing secrets: ids unique, one source each.

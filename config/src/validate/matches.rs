@@ -8,7 +8,14 @@ use crate::schema::{MatchKind, Route, RouteMatch};
 
 const KEY_EXPECTED: &str = "\"wh_\" followed by 32 letters or digits";
 
-pub(super) fn check_route_match(issues: &mut Issues, p: &FieldPath, m: &RouteMatch) {
+/// `api_keys`: the admin API is on (`admin.tokens`), so a key route may start without keys
+/// in the file and get them from the API.
+pub(super) fn check_route_match(
+    issues: &mut Issues,
+    p: &FieldPath,
+    m: &RouteMatch,
+    api_keys: bool,
+) {
     let set: Vec<&str> = [
         ("path", m.path.is_some()),
         ("path_prefix", m.path_prefix.is_some()),
@@ -49,11 +56,11 @@ pub(super) fn check_route_match(issues: &mut Issues, p: &FieldPath, m: &RouteMat
                 "a prefix such as \"/webhooks/\" (the key is the last path segment)",
             );
         }
-        if m.keys.is_empty() {
+        if m.keys.is_empty() && !api_keys {
             issues.add(
                 p.key("keys"),
                 "the key route has no keys",
-                "at least one key",
+                "at least one key (or admin.tokens, to make keys through the admin API)",
             );
         }
         for (i, key) in m.keys.iter().enumerate() {
@@ -67,6 +74,9 @@ pub(super) fn check_route_match(issues: &mut Issues, p: &FieldPath, m: &RouteMat
                     ),
                     KEY_EXPECTED,
                 );
+            }
+            if let Some(rate) = &key.rate_limit {
+                super::check_rate(issues, p.key("keys").index(i).key("rate_limit"), rate);
             }
         }
     }

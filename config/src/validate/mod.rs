@@ -57,6 +57,8 @@ pub(crate) struct Validator<'a> {
     env: &'a dyn Env,
     base_dir: PathBuf,
     issues: Issues,
+    /// The admin API is on: key routes may get their keys from it.
+    api_keys: bool,
 }
 
 impl<'a> Validator<'a> {
@@ -65,6 +67,7 @@ impl<'a> Validator<'a> {
             env,
             base_dir,
             issues: Issues::default(),
+            api_keys: false,
         }
     }
 
@@ -73,6 +76,7 @@ impl<'a> Validator<'a> {
     }
 
     pub(crate) fn top(&mut self, config: &Config) {
+        self.api_keys = !config.admin.tokens.is_empty();
         let root = FieldPath::root();
         let upstream = root.key("upstream");
         check_host_port(
@@ -139,7 +143,12 @@ impl<'a> Validator<'a> {
     pub(crate) fn route(&mut self, index: usize, route: &Route, defaults: &Defaults) {
         let p = FieldPath::root().key("routes").index(index);
         check_identifier(&mut self.issues, p.key("id"), &route.id, "route id");
-        matches::check_route_match(&mut self.issues, &p.key("match"), &route.matches);
+        matches::check_route_match(
+            &mut self.issues,
+            &p.key("match"),
+            &route.matches,
+            self.api_keys,
+        );
         let scheme = self.scheme(&p, route);
         self.secrets(&p, route, scheme.as_deref());
         self.tolerance(&p, route, scheme.as_deref());
@@ -195,6 +204,7 @@ impl<'a> Validator<'a> {
         let outbound_only = top.is_some_and(|c| c.outbound.is_some());
         if let Some(top) = top {
             self.subscription_ids(routes, &top.subscriptions);
+            self.capture_routes(routes, &top.admin);
         }
         if total == 0 && !outbound_only {
             self.issues.add(
@@ -413,7 +423,7 @@ impl<'a> Validator<'a> {
     }
 }
 
-fn check_rate(issues: &mut Issues, path: FieldPath, rate: &Rate) {
+pub(super) fn check_rate(issues: &mut Issues, path: FieldPath, rate: &Rate) {
     if rate.requests == 0 {
         issues.add(
             path.key("requests"),

@@ -567,3 +567,52 @@ fn standard_webhooks_secret_without_base64_padding_is_accepted() {
         }
     }
 }
+
+#[test]
+fn a_key_route_without_keys_needs_the_admin_api() {
+    let route = r#"
+upstream.address = "127.0.0.1:3000"
+[[routes]]
+id = "partner"
+match = { key_prefix = "/hooks/" }
+scheme = "github"
+secrets = [{ id = "primary", value = "s" }]
+"#;
+    let load = |text: &str| {
+        Config::from_text(
+            text,
+            crate::Format::Toml,
+            "h.toml".as_ref(),
+            &std::collections::HashMap::new(),
+        )
+    };
+    let err = load(route).unwrap_err().to_string();
+    assert!(err.contains("the key route has no keys"), "{err}");
+    assert!(err.contains("admin.tokens"), "{err}");
+    let with_api = format!("{route}\n[admin]\ntokens = [{{ id = \"ops\", value = \"t\" }}]\n");
+    if let Err(e) = load(&with_api) {
+        panic!("{e}");
+    }
+}
+
+#[test]
+fn captured_routes_must_exist() {
+    let t = r#"
+upstream.address = "127.0.0.1:3000"
+[admin]
+events = { capture = ["github", "gitlab"] }
+[[routes]]
+id = "github"
+match.path = "/webhooks/github"
+scheme = "github"
+secrets = [{ id = "primary", value = "s" }]
+"#;
+    let err = Config::from_text(t, Format::Toml, "h.toml".as_ref(), &HashMap::new())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("admin.events.capture[1]: no route \"gitlab\""),
+        "{err}"
+    );
+    assert!(!err.contains("capture[0]"), "{err}");
+}

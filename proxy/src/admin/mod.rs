@@ -20,10 +20,18 @@ use crate::stack::Persistent;
 
 mod api;
 mod auth;
+mod console;
+mod dead_letters;
+mod events;
+mod keys;
+mod routes;
+mod secrets;
 mod subscriptions;
+mod test_delivery;
 mod throttled;
 
 pub(crate) use auth::Tokens;
+pub(crate) use dead_letters::is_sensitive;
 
 /// What the probes report.
 #[derive(Default)]
@@ -102,6 +110,8 @@ pub(crate) fn respond(health: &Health, path: &str) -> Response<Full<Bytes>> {
 pub(crate) struct AdminState {
     pub(crate) health: Arc<Health>,
     pub(crate) persistent: Arc<Persistent>,
+    /// The configuration in service (routes, credentials) for the API.
+    pub(crate) live: Arc<hookguard_config::LiveConfig<crate::runtime::Snapshot>>,
 }
 
 /// The admin listener's routes: the probes and metrics (open), the API (bearer token).
@@ -112,6 +122,7 @@ pub(crate) fn router(state: AdminState) -> axum::Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_page))
         .nest("/api/v1", api::router(state.clone()))
+        .merge(console::router())
         .fallback(probe)
         .with_state(state)
 }

@@ -18,21 +18,22 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use http::StatusCode;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::api::{audit, error, TokenId};
+use super::api::{audit, error, ApiError, TokenId};
 use super::AdminState;
 use crate::outbound::Outbound;
 
-pub(super) fn router() -> Router<AdminState> {
-    Router::new()
-        .route("/subscriptions", get(list).post(create))
-        .route("/subscriptions/{id}", get(show).delete(delete))
-        .route("/subscriptions/{id}/disable", post(disable))
-        .route("/subscriptions/{id}/enable", post(enable))
+pub(super) fn router() -> OpenApiRouter<AdminState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, delete))
+        .routes(routes!(disable))
+        .routes(routes!(enable))
 }
 
 fn outbound(state: &AdminState) -> Result<&Arc<Outbound>, Response> {
@@ -56,6 +57,7 @@ fn refused((status, message): (u16, String)) -> Response {
     error(status, code, message)
 }
 
+#[utoipa::path(get, path = "/subscriptions", tag = "subscriptions", responses((status = 200, description = "`items`: every subscription, config and API (no secret values)", body = Value), (status = 404, description = "Outbound webhooks are off", body = ApiError)))]
 async fn list(State(state): State<AdminState>) -> Response {
     let outbound = match outbound(&state) {
         Ok(o) => o,
@@ -68,6 +70,7 @@ async fn list(State(state): State<AdminState>) -> Response {
     Json(json!({ "items": items })).into_response()
 }
 
+#[utoipa::path(get, path = "/subscriptions/{id}", tag = "subscriptions", params(("id" = String, Path, description = "the subscription id")), responses((status = 200, description = "The subscription", body = Value), (status = 404, description = "No such subscription, or outbound webhooks are off", body = ApiError)))]
 async fn show(State(state): State<AdminState>, Path(id): Path<String>) -> Response {
     let outbound = match outbound(&state) {
         Ok(o) => o,
@@ -83,6 +86,7 @@ async fn show(State(state): State<AdminState>, Path(id): Path<String>) -> Respon
     }
 }
 
+#[utoipa::path(post, path = "/subscriptions", tag = "subscriptions", request_body(content = Value, description = "The config's subscription fields as JSON, plus `expires_at`"), responses((status = 201, description = "Created (or replaced)", body = Value), (status = 400, description = "The body is wrong (what, where)", body = ApiError), (status = 404, description = "Outbound webhooks are off", body = ApiError), (status = 409, description = "A config subscription has this id", body = ApiError)))]
 async fn create(
     State(state): State<AdminState>,
     Extension(token): Extension<TokenId>,
@@ -104,7 +108,13 @@ async fn create(
     };
     match outbound.add(raw).await {
         Ok(s) => {
-            audit(&token, "subscriptions.create", &json!({ "id": s.spec.id }));
+            audit(
+                &state,
+                &token,
+                "subscriptions.create",
+                json!({ "id": s.spec.id }),
+            )
+            .await;
             (StatusCode::CREATED, Json(s.summary())).into_response()
         }
         Err(e) => refused(e),
@@ -123,13 +133,14 @@ async fn set_enabled(state: AdminState, token: TokenId, id: String, enabled: boo
             } else {
                 "subscriptions.disable"
             };
-            audit(&token, action, &json!({ "id": id }));
+            audit(&state, &token, action, json!({ "id": id })).await;
             Json(s.summary()).into_response()
         }
         Err(e) => refused(e),
     }
 }
 
+#[utoipa::path(post, path = "/subscriptions/{id}/disable", tag = "subscriptions", params(("id" = String, Path, description = "the subscription id")), responses((status = 200, description = "Disabled: no new events", body = Value), (status = 404, description = "No such subscription, or outbound webhooks are off", body = ApiError), (status = 409, description = "A config subscription", body = ApiError)))]
 async fn disable(
     State(state): State<AdminState>,
     Extension(token): Extension<TokenId>,
@@ -138,6 +149,7 @@ async fn disable(
     set_enabled(state, token, id, false).await
 }
 
+#[utoipa::path(post, path = "/subscriptions/{id}/enable", tag = "subscriptions", params(("id" = String, Path, description = "the subscription id")), responses((status = 200, description = "Enabled", body = Value), (status = 404, description = "No such subscription, or outbound webhooks are off", body = ApiError), (status = 409, description = "A config subscription", body = ApiError)))]
 async fn enable(
     State(state): State<AdminState>,
     Extension(token): Extension<TokenId>,
@@ -146,6 +158,7 @@ async fn enable(
     set_enabled(state, token, id, true).await
 }
 
+#[utoipa::path(delete, path = "/subscriptions/{id}", tag = "subscriptions", params(("id" = String, Path, description = "the subscription id")), responses((status = 200, description = "Deleted; what it had queued went to the dead-letter queue", body = Value), (status = 404, description = "No such subscription, or outbound webhooks are off", body = ApiError), (status = 409, description = "A config subscription", body = ApiError)))]
 async fn delete(
     State(state): State<AdminState>,
     Extension(token): Extension<TokenId>,
@@ -158,10 +171,12 @@ async fn delete(
     match outbound.delete(&id).await {
         Ok(moved) => {
             audit(
+                &state,
                 &token,
                 "subscriptions.delete",
-                &json!({ "id": id, "dead_lettered": moved }),
-            );
+                json!({ "id": id, "dead_lettered": moved }),
+            )
+            .await;
             Json(json!({ "deleted": 1, "dead_lettered": moved })).into_response()
         }
         Err(e) => refused(e),

@@ -64,6 +64,7 @@ pub(crate) fn run(args: RunArgs) -> Result<u8, String> {
     let admin_state = admin::AdminState {
         health: Arc::clone(&health),
         persistent: Arc::clone(&persistent),
+        live: Arc::clone(&live),
     };
     let admin_addr = admin::start(config.admin_listen, admin_state)
         .map_err(|e| format!("admin listener on {}: {e}", config.admin_listen))?;

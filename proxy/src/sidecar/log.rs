@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::exchange::{Ctx, Outcome};
 use crate::metrics::METRICS;
+use crate::runtime::Snapshot;
 
 /// One access log line. Identifiers and measurements only.
 #[derive(Serialize)]
@@ -35,7 +36,12 @@ struct AccessLine<'a> {
     error: Option<&'static str>,
 }
 
-pub(super) fn record(req: &RequestHeader, ctx: &Ctx, error: Option<&Box<Error>>) {
+pub(super) fn record(
+    snapshot: &Snapshot,
+    req: &RequestHeader,
+    ctx: &Ctx,
+    error: Option<&Box<Error>>,
+) {
     let route = ctx.route_id();
     let total = ctx.started.elapsed();
     let reason = ctx.reason.map_or("", |r| r.as_str());
@@ -107,6 +113,7 @@ pub(super) fn record(req: &RequestHeader, ctx: &Ctx, error: Option<&Box<Error>>)
     }
     buf.push(b'\n');
     let _ = std::io::stdout().lock().write_all(&buf);
+    crate::state::record(Some(snapshot), req, &ctx.body, &buf);
 }
 
 /// Webhook keys in a path authenticate the caller: log them as `wh_…` + 4 characters.

@@ -1,6 +1,7 @@
 //! The real sidecar (`hookguard run -c FILE`, the binary cargo built for this package) in
 //! front of a recording upstream, each test with its own processes on free ports.
 
+mod admin_api;
 mod admission;
 mod crash;
 mod forwarding;
