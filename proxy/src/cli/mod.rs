@@ -1,5 +1,5 @@
 //! The command line: `hookguard run`, `check`, `config schema`, `verify`, `sign`, `dlq`,
-//! `queue`, `events`, `subscriptions`.
+//! `queue`, `events`, `subscriptions`, `sandbox`, `explain`, `graph`.
 //!
 //! Exit codes are part of the interface (other tools call these commands): 0 success,
 //! 1 the request is invalid, 2 a usage error or an unusable secret.
@@ -8,9 +8,12 @@ mod check;
 mod dlq;
 mod echo;
 mod events;
+mod explain;
+mod graph;
 mod inject;
 mod request;
 mod run;
+mod sandbox;
 mod sign;
 mod verify;
 
@@ -68,6 +71,13 @@ enum Command {
     /// Outbound subscriptions of a running sidecar (through its admin API).
     #[command(subcommand)]
     Subscriptions(events::SubscriptionsCommand),
+    /// A mock receiver for testing senders: per-path answers, errors, delays, signature
+    /// checks, history and replay.
+    Sandbox(sandbox::SandboxArgs),
+    /// Run a captured request through a route's checks; say which stage refuses it and why.
+    Explain(explain::ExplainArgs),
+    /// Draw the routes and their flows (Mermaid or Graphviz dot).
+    Graph(graph::GraphArgs),
 }
 
 impl Cli {
@@ -88,6 +98,9 @@ impl Cli {
             Command::Queue(command) => dlq::queue(command),
             Command::Events(command) => events::events(command),
             Command::Subscriptions(command) => events::subscriptions(command),
+            Command::Sandbox(args) => sandbox::run(args),
+            Command::Explain(args) => explain::run(args),
+            Command::Graph(args) => graph::run(args),
         };
         match result {
             Ok(code) => ExitCode::from(code),
