@@ -20,7 +20,7 @@ use http::{HeaderMap, HeaderValue, Method};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
-/// A secret to try: a label for reports (its id, never its value) and the value.
+/// A secret to try: a label for reports (`secret primary`: never the value) and the value.
 pub(crate) struct Candidate {
     pub(crate) label: String,
     pub(crate) value: SecretString,
@@ -262,21 +262,21 @@ fn secret_encoding(s: &Suspect<'_>) -> Vec<Hypothesis> {
         let mut texts: Vec<(String, String)> = Vec::new();
         if text.trim() != text {
             texts.push((
-                format!("secret {label} without its surrounding whitespace"),
+                format!("{label} without its surrounding whitespace"),
                 text.trim().to_owned(),
             ));
         }
         texts.push((
-            format!("secret {label} with a trailing newline (e.g. `echo` into a file)"),
+            format!("{label} with a trailing newline (e.g. `echo` into a file)"),
             format!("{text}\n"),
         ));
         match text.strip_prefix("whsec_") {
             Some(bare) => texts.push((
-                format!("secret {label} without its whsec_ prefix"),
+                format!("{label} without its whsec_ prefix"),
                 bare.to_owned(),
             )),
             None => texts.push((
-                format!("secret {label} with a whsec_ prefix (base64-decoded)"),
+                format!("{label} with a whsec_ prefix (base64-decoded)"),
                 format!("whsec_{text}"),
             )),
         }
@@ -298,17 +298,17 @@ fn secret_encoding(s: &Suspect<'_>) -> Vec<Hypothesis> {
         let algorithm = mac.algorithm();
         let bare = text.strip_prefix("whsec_").unwrap_or(text);
         let mut raw: Vec<(String, Vec<u8>)> = vec![(
-            format!("secret {label} as the literal HMAC key (the text, not decoded)"),
+            format!("{label} as the literal HMAC key (the text, not decoded)"),
             text.as_bytes().to_vec(),
         )];
         if let Ok(bytes) = STANDARD.decode(bare).or_else(|_| URL_SAFE.decode(bare)) {
             raw.push((
-                format!("secret {label}'s base64-decoded bytes (whsec_ decoding)"),
+                format!("{label}'s base64-decoded bytes (whsec_ decoding)"),
                 bytes,
             ));
         }
         if let Ok(bytes) = hex::decode(bare) {
-            raw.push((format!("secret {label}'s hex-decoded bytes"), bytes));
+            raw.push((format!("{label}'s hex-decoded bytes"), bytes));
         }
         for (what, bytes) in raw {
             if s.loose(&one_key(label, Key::mac(algorithm, &bytes))) {

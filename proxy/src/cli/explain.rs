@@ -306,8 +306,16 @@ async fn explain(args: &ExplainArgs, config: &Config, captured: Captured) -> Res
         "route": route_id,
         "notes": captured.notes,
     });
+    let body_checks: Vec<&str> = [
+        Some("signature"),
+        route_config.replay.enabled.then_some("replay guard"),
+        route_config.rules.is_some().then_some("payload rules"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     let Some(request) = request.filter(|_| refused.is_none() || shadow) else {
-        for check in ["body limit", "signature", "replay guard", "payload rules"] {
+        for check in std::iter::once("body limit").chain(body_checks.iter().copied()) {
             rows.push(row(check, "not reached", ""));
         }
         return Ok(finish(report, rows, refused, shadow, Vec::new()));
@@ -332,14 +340,6 @@ async fn explain(args: &ExplainArgs, config: &Config, captured: Captured) -> Res
     let (parts, _) = request.into_parts();
     let request = Request::from_parts(parts, Full::new(captured.body.clone()));
     let Ok(admission) = route.body_stage.clone().oneshot(request).await;
-    let body_checks: Vec<&str> = [
-        Some("signature"),
-        route_config.replay.enabled.then_some("replay guard"),
-        route_config.rules.is_some().then_some("payload rules"),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
     let mut mistakes = Vec::new();
     match admission {
         Admission::Forward(req) => {

@@ -77,7 +77,7 @@ fn a_trailing_newline_added_to_the_body_is_found() {
     let h = headers(&[("x-hub-signature-256", &format!("sha256={GITHUB_HEX}"))]);
     let found = run(
         "github",
-        &[Candidate::new("primary", GITHUB_SECRET)],
+        &[Candidate::new("secret primary", GITHUB_SECRET)],
         &[],
         None,
         &h,
@@ -100,7 +100,7 @@ fn re_serialised_json_is_found() {
     let received = br#"{"a":[1,2],"b":1}"#;
     let found = run(
         "github",
-        &[Candidate::new("primary", GITHUB_SECRET)],
+        &[Candidate::new("secret primary", GITHUB_SECRET)],
         &[],
         None,
         &h,
@@ -115,7 +115,7 @@ fn re_serialised_json_is_found() {
     let pretty = serde_json::to_vec_pretty(&serde_json::json!({"a": [1, 2], "b": 1})).unwrap();
     let found = run(
         "github",
-        &[Candidate::new("primary", GITHUB_SECRET)],
+        &[Candidate::new("secret primary", GITHUB_SECRET)],
         &[],
         None,
         &h,
@@ -132,7 +132,7 @@ fn a_base64_mac_where_hex_is_expected_is_found() {
     let h = headers(&[("x-hub-signature-256", &format!("sha256={b64}"))]);
     let found = run(
         "github",
-        &[Candidate::new("primary", GITHUB_SECRET)],
+        &[Candidate::new("secret primary", GITHUB_SECRET)],
         &[],
         None,
         &h,
@@ -160,7 +160,7 @@ fn a_stripe_secret_used_base64_decoded_is_found() {
     );
     let found = run(
         "stripe",
-        &[Candidate::new("primary", secret)],
+        &[Candidate::new("secret primary", secret)],
         &[],
         None,
         &h,
@@ -184,7 +184,7 @@ fn a_standard_webhooks_secret_used_as_literal_text_is_found() {
     );
     let found = run(
         "standard-webhooks",
-        &[Candidate::new("primary", secret)],
+        &[Candidate::new("secret primary", secret)],
         &[],
         None,
         &h,
@@ -203,7 +203,7 @@ fn clock_skew_names_the_seconds_and_says_the_signature_is_valid() {
     let h = signed("stripe", &key, None, b"{}", signed_at);
     let found = run(
         "stripe",
-        &[Candidate::new("primary", "whsec_test")],
+        &[Candidate::new("secret primary", "whsec_test")],
         &[],
         None,
         &h,
@@ -224,7 +224,7 @@ fn the_wrong_url_for_a_url_signing_scheme_is_found() {
     let h = signed("square", &key, Some(signed_url), br#"{"event_id":"e1"}"#, 0);
     let found = run(
         "square",
-        &[Candidate::new("primary", "square-key")],
+        &[Candidate::new("secret primary", "square-key")],
         &[],
         Some("http://example.com/webhooks/square"),
         &h,
@@ -242,7 +242,7 @@ fn an_old_secret_is_named_by_its_label() {
     let h = signed("github", &old, None, b"{}", 0);
     let found = run(
         "github",
-        &[Candidate::new("primary", "the-new-one")],
+        &[Candidate::new("secret primary", "the-new-one")],
         &[Candidate::new("--old-secret 1", "the-old-one")],
         None,
         &h,
@@ -266,7 +266,7 @@ fn an_unrelated_secret_fits_nothing_and_every_hypothesis_is_reported() {
     );
     let found = run(
         "github",
-        &[Candidate::new("primary", "ours")],
+        &[Candidate::new("secret primary", "ours")],
         &[],
         None,
         &h,
