@@ -6,8 +6,9 @@ SHELL := /bin/bash
 CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-# Debian packages the build needs: a C toolchain and cmake (pingora's zlib-ng), pkg-config.
-APT_PACKAGES := build-essential cmake pkg-config curl
+# Debian packages the build needs: a C toolchain and cmake (pingora's zlib-ng), pkg-config;
+# graphviz: the tests render `hookguard graph --format dot` with `dot`.
+APT_PACKAGES := build-essential cmake pkg-config curl graphviz
 
 .PHONY: deps demo test lint features layers-docs deny bench fuzz-check deploy-check mutants
 
