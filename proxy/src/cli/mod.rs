@@ -1,5 +1,6 @@
 //! The command line: `hookguard run`, `check`, `config schema`, `verify`, `sign`, `dlq`,
-//! `queue`, `events`, `subscriptions`, `sandbox`, `explain`, `graph`.
+//! `queue`, `events`, `subscriptions`, `sandbox`, `explain`, `graph`,
+//! `secrets validate`.
 //!
 //! Exit codes are part of the interface (other tools call these commands): 0 success,
 //! 1 the request is invalid, 2 a usage error or an unusable secret.
@@ -14,6 +15,7 @@ mod inject;
 mod request;
 mod run;
 mod sandbox;
+mod secrets;
 mod sign;
 mod verify;
 
@@ -78,6 +80,9 @@ enum Command {
     Explain(explain::ExplainArgs),
     /// Draw the routes and their flows (Mermaid or Graphviz dot).
     Graph(graph::GraphArgs),
+    /// Check the routes' secrets where they live (env, file, Vault, Infisical).
+    #[command(subcommand)]
+    Secrets(secrets::SecretsCommand),
 }
 
 impl Cli {
@@ -101,6 +106,7 @@ impl Cli {
             Command::Sandbox(args) => sandbox::run(args),
             Command::Explain(args) => explain::run(args),
             Command::Graph(args) => graph::run(args),
+            Command::Secrets(command) => secrets::secrets(command),
         };
         match result {
             Ok(code) => ExitCode::from(code),
