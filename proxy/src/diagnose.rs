@@ -144,11 +144,7 @@ pub(crate) fn likely_mistakes(s: &Suspect<'_>) -> Vec<Hypothesis> {
     if let Err(VerifyError::TimestampOutsideWindow { skew_secs }) =
         s.scheme.verify(&request, &keys, &strict)
     {
-        let direction = if skew_secs < 0 {
-            "ahead of"
-        } else {
-            "behind"
-        };
+        let direction = if skew_secs < 0 { "ahead of" } else { "behind" };
         let signature = if s.loose(&keys) {
             "the signature itself is valid"
         } else {
@@ -193,7 +189,10 @@ fn body_variants(body: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
     );
     with("with a trailing CRLF", [body, b"\r\n"].concat());
     if let Some(stripped) = body.strip_suffix(b"\r\n") {
-        with("without the trailing CRLF added on the way", stripped.to_vec());
+        with(
+            "without the trailing CRLF added on the way",
+            stripped.to_vec(),
+        );
     } else if let Some(stripped) = body.strip_suffix(b"\n") {
         with(
             "without the trailing newline added on the way",

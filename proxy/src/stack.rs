@@ -206,9 +206,11 @@ fn global_limiter(
     persistent: &Persistent,
 ) -> Result<Option<Arc<RateLimiter>>, String> {
     match &config.global_rate_limit {
-        Some(rate) => Ok(Some(persistent.limiter(format!("global {rate:?}"), || {
-            Ok(RateLimiter::new(RateScope::Global, quota(rate)?))
-        })?)),
+        Some(rate) => Ok(Some(
+            persistent.limiter(format!("global {rate:?}"), || {
+                Ok(RateLimiter::new(RateScope::Global, quota(rate)?))
+            })?,
+        )),
         None => Ok(None),
     }
 }

@@ -4,8 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use hookguard_layers::verify::{schemes, SignOptions, WebhookRequest};
-use http::{HeaderMap, Method};
+use hookguard_tests::Signer;
 use serde_json::Value;
 
 /// GitHub's documented test vector (docs.github.com, "Validating webhook deliveries").
@@ -65,7 +64,14 @@ fn capture(dir: &Path, name: &str, path: &str, headers: &[(&str, &str)], body: &
 }
 
 fn explain(dir: &Path, request: &str, extra: &[&str]) -> (Option<i32>, Value) {
-    let mut args = vec!["explain", "-c", "hookguard.toml", "--request", request, "--json"];
+    let mut args = vec![
+        "explain",
+        "-c",
+        "hookguard.toml",
+        "--request",
+        request,
+        "--json",
+    ];
     args.extend_from_slice(extra);
     let out = hookguard(dir, &args);
     let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
@@ -84,7 +90,10 @@ fn decision(report: &Value, check: &str) -> String {
         .unwrap()
         .iter()
         .find(|s| s["check"] == check)
-        .map_or_else(|| "absent".into(), |s| s["decision"].as_str().unwrap().to_owned())
+        .map_or_else(
+            || "absent".into(),
+            |s| s["decision"].as_str().unwrap().to_owned(),
+        )
 }
 
 fn fitting(report: &Value) -> Vec<String> {
@@ -101,17 +110,32 @@ fn fitting(report: &Value) -> Vec<String> {
 fn a_valid_request_passes_every_stage_and_exits_0() {
     let dir = setup();
     let sig = [("X-Hub-Signature-256", GITHUB_SIGNATURE)];
-    capture(dir.path(), "ok.http", "/webhooks/github", &sig, b"Hello, World!");
+    capture(
+        dir.path(),
+        "ok.http",
+        "/webhooks/github",
+        &sig,
+        b"Hello, World!",
+    );
     let (code, report) = explain(dir.path(), "ok.http", &[]);
     assert_eq!(code, Some(0), "{report:#}");
     assert_eq!(report["admitted"], true);
-    for check in ["route", "ip filter", "rate limit", "body limit", "signature", "replay guard"] {
+    for check in [
+        "route",
+        "ip filter",
+        "rate limit",
+        "body limit",
+        "signature",
+        "replay guard",
+    ] {
         assert!(
             ["passed", "matched"].contains(&decision(&report, check).as_str()),
             "{check}: {report:#}"
         );
     }
-    assert!(report["stages"].to_string().contains("secret primary matched"));
+    assert!(report["stages"]
+        .to_string()
+        .contains("secret primary matched"));
 
     // The human form: a table and the verdict.
     let out = hookguard(
@@ -119,28 +143,46 @@ fn a_valid_request_passes_every_stage_and_exits_0() {
         &["explain", "-c", "hookguard.toml", "--request", "ok.http"],
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("admitted: the app at 127.0.0.1:3000/webhooks/github"), "{text}");
+    assert!(
+        text.contains("admitted: the app at 127.0.0.1:3000/webhooks/github"),
+        "{text}"
+    );
 }
 
 #[test]
 fn a_body_that_gained_a_newline_is_refused_and_the_mistake_is_named() {
     let dir = setup();
     let sig = [("X-Hub-Signature-256", GITHUB_SIGNATURE)];
-    capture(dir.path(), "nl.http", "/webhooks/github", &sig, b"Hello, World!\n");
+    capture(
+        dir.path(),
+        "nl.http",
+        "/webhooks/github",
+        &sig,
+        b"Hello, World!\n",
+    );
     let (code, report) = explain(dir.path(), "nl.http", &[]);
     assert_eq!(code, Some(1));
     assert_eq!(report["reason"], "signature_mismatch");
     assert_eq!(decision(&report, "signature"), "refused");
     assert_eq!(decision(&report, "replay guard"), "not reached");
     assert_eq!(fitting(&report), ["body_changed"], "{report:#}");
-    assert!(!report.to_string().contains(GITHUB_SECRET), "no secret in the report");
+    assert!(
+        !report.to_string().contains(GITHUB_SECRET),
+        "no secret in the report"
+    );
 }
 
 #[test]
 fn a_refused_client_stops_at_the_ip_filter() {
     let dir = setup();
     let sig = [("X-Hub-Signature-256", GITHUB_SIGNATURE)];
-    capture(dir.path(), "ok.http", "/webhooks/github", &sig, b"Hello, World!");
+    capture(
+        dir.path(),
+        "ok.http",
+        "/webhooks/github",
+        &sig,
+        b"Hello, World!",
+    );
     let (code, report) = explain(dir.path(), "ok.http", &["--client-ip", "203.0.113.9"]);
     assert_eq!(code, Some(1));
     assert_eq!(report["reason"], "ip_denied");
@@ -151,17 +193,27 @@ fn a_refused_client_stops_at_the_ip_filter() {
 #[test]
 fn a_secret_of_another_route_is_found_and_named() {
     let dir = setup();
-    let sig = sign("github", "the other route's secret", b"{}", 0);
-    let headers: Vec<(&str, &str)> = sig.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-    capture(dir.path(), "other.http", "/webhooks/github", &headers, b"{}");
+    capture_signed(
+        dir.path(),
+        "other.http",
+        "/webhooks/github",
+        ("github", "the other route's secret"),
+        0,
+    );
     let (code, report) = explain(dir.path(), "other.http", &[]);
     assert_eq!(code, Some(1));
     assert_eq!(fitting(&report), ["old_secret"], "{report:#}");
-    assert!(report.to_string().contains("route github-other's secret primary"));
+    assert!(report
+        .to_string()
+        .contains("route github-other's secret primary"));
     // An old secret given on the command line is tried too.
-    let sig = sign("github", "retired", b"{}", 0);
-    let headers: Vec<(&str, &str)> = sig.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-    capture(dir.path(), "old.http", "/webhooks/github", &headers, b"{}");
+    capture_signed(
+        dir.path(),
+        "old.http",
+        "/webhooks/github",
+        ("github", "retired"),
+        0,
+    );
     let (_, report) = explain(dir.path(), "old.http", &["--old-secret", "retired"]);
     assert_eq!(fitting(&report), ["old_secret"], "{report:#}");
     assert!(report.to_string().contains("--old-secret 1"));
@@ -171,9 +223,14 @@ fn a_secret_of_another_route_is_found_and_named() {
 fn a_stale_stripe_timestamp_is_reported_as_clock_skew_in_seconds() {
     let dir = setup();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let sig = sign("stripe", "whsec_test_secret", b"{}", now - 1000);
-    let headers: Vec<(&str, &str)> = sig.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-    capture(dir.path(), "late.http", "/webhooks/stripe", &headers, b"{}");
+    let stripe = ("stripe", "whsec_test_secret");
+    capture_signed(
+        dir.path(),
+        "late.http",
+        "/webhooks/stripe",
+        stripe,
+        now - 1000,
+    );
     let (code, report) = explain(dir.path(), "late.http", &[]);
     assert_eq!(code, Some(1));
     assert_eq!(report["reason"], "timestamp_outside_window");
@@ -197,12 +254,23 @@ fn bad_input_exits_2_with_what_is_wrong() {
         &["explain", "-c", "hookguard.toml", "--request", "junk.http"],
     );
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("junk.http"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("junk.http"),
+        "{out:?}"
+    );
     let sig = [("X-Hub-Signature-256", GITHUB_SIGNATURE)];
     capture(dir.path(), "ok.http", "/nowhere", &sig, b"Hello, World!");
     let out = hookguard(
         dir.path(),
-        &["explain", "-c", "hookguard.toml", "--request", "ok.http", "--route", "gone"],
+        &[
+            "explain",
+            "-c",
+            "hookguard.toml",
+            "--request",
+            "ok.http",
+            "--route",
+            "gone",
+        ],
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(
@@ -228,9 +296,15 @@ fn graph_draws_routes_checks_and_destinations_in_mermaid_and_dot() {
     ] {
         assert!(mermaid.contains(edge), "{edge} missing:\n{mermaid}");
     }
-    assert!(!mermaid.contains("It's a Secret"), "secret ids only, never values");
+    assert!(
+        !mermaid.contains("It's a Secret"),
+        "secret ids only, never values"
+    );
 
-    let out = hookguard(dir.path(), &["graph", "-c", "hookguard.toml", "--format", "dot"]);
+    let out = hookguard(
+        dir.path(),
+        &["graph", "-c", "hookguard.toml", "--format", "dot"],
+    );
     let dot = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(dot.contains("r0_sig -> r0_replay"), "{dot}");
     // Graphviz itself reads it (the Makefile's deps install graphviz).
@@ -250,26 +324,12 @@ fn graph_draws_routes_checks_and_destinations_in_mermaid_and_dot() {
     assert!(String::from_utf8_lossy(&rendered.stdout).contains("route github"));
 }
 
-/// The headers a sender with `secret` sends, from the scheme's own signer.
-fn sign(scheme: &str, secret: &str, body: &[u8], timestamp: i64) -> Vec<(String, String)> {
-    let scheme = schemes::by_name(scheme).unwrap();
-    let key = scheme.parse_signing_key(secret).unwrap();
-    let empty = HeaderMap::new();
-    let request = WebhookRequest {
-        method: &Method::POST,
-        url: None,
-        headers: &empty,
-        body,
-    };
-    let options = SignOptions {
-        timestamp,
-        id: Some("evt_1".into()),
-    };
-    scheme
-        .sign(&request, &key, &options)
-        .unwrap()
-        .headers
-        .into_iter()
-        .map(|(n, v)| (n.to_string(), v))
-        .collect()
+/// The headers a sender with `secret` sends, signed at `timestamp`, and the capture.
+fn capture_signed(dir: &Path, name: &str, path: &str, secret: (&str, &str), timestamp: i64) {
+    let signed = Signer::new(secret.0, secret.1).headers_at(b"{}", "evt_1", timestamp);
+    let headers: Vec<(&str, &str)> = signed
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    capture(dir, name, path, &headers, b"{}");
 }

@@ -162,7 +162,10 @@ async fn signatures_are_checked_and_a_failure_names_the_mistake_that_fits() {
     let mut changed = signer.post(&sandbox.url("/hooks/github"), b"{\"a\":1}", "d-2");
     *changed.body_mut() = Bytes::from_static(b"{\"a\":1}\n");
     let answer = send(changed).await;
-    assert_eq!(answer.status, 200, "reported, not refused, without --enforce");
+    assert_eq!(
+        answer.status, 200,
+        "reported, not refused, without --enforce"
+    );
     assert_eq!(answer.header("x-sandbox-signature"), Some("invalid"));
     let id = answer.header("x-sandbox-request-id").unwrap().to_owned();
     let entry = sandbox.entry(&id).await;
@@ -175,7 +178,11 @@ async fn signatures_are_checked_and_a_failure_names_the_mistake_that_fits() {
     let forged = Signer::new("github", "not-it").post(&strict.url("/x"), b"{}", "d-3");
     let refused = send(forged).await;
     assert_eq!(refused.status, 401);
-    assert!(refused.text().contains("signature mismatch"), "{}", refused.text());
+    assert!(
+        refused.text().contains("signature mismatch"),
+        "{}",
+        refused.text()
+    );
     assert!(!refused.text().contains("s3cret"));
 }
 
@@ -219,11 +226,21 @@ async fn history_show_and_replay_re_signed_reach_another_receiver_that_verifies(
     let strict = Sandbox::start(&["--scheme", "github", "--secret", "new-secret", "--enforce"]);
     let as_recorded = sandbox.cli(&["replay", "1", "--to", &strict.base]);
     assert_eq!(as_recorded.status.code(), Some(1), "old signature refused");
-    let resigned = sandbox.cli(&["replay", "1", "--to", &strict.base, "--secret", "new-secret"]);
+    let resigned = sandbox.cli(&[
+        "replay",
+        "1",
+        "--to",
+        &strict.base,
+        "--secret",
+        "new-secret",
+    ]);
     assert_eq!(resigned.status.code(), Some(0), "{resigned:?}");
     let entry = strict.entry("2").await;
     assert_eq!(entry["signature"]["valid"], true);
-    assert_eq!(entry["body_base64"], sandbox.entry("1").await["body_base64"]);
+    assert_eq!(
+        entry["body_base64"],
+        sandbox.entry("1").await["body_base64"]
+    );
 
     // Fixture replay for CI: the entry saved as a file, replayed with a fresh timestamp.
     let dir = tempfile::tempdir().unwrap();
@@ -261,7 +278,10 @@ async fn the_config_endpoint_changes_answers_at_run_time_and_hides_secrets() {
             .body(Bytes::from_static(body.as_bytes()))
             .unwrap()
     };
-    let changed = send(put(r#"{"paths": {"/x": {"status": 418, "body": "teapot"}}}"#)).await;
+    let changed = send(put(
+        r#"{"paths": {"/x": {"status": 418, "body": "teapot"}}}"#,
+    ))
+    .await;
     assert_eq!(changed.status, 200, "{}", changed.text());
     let x = send(post(&sandbox.url("/x"), b"{}")).await;
     assert_eq!((x.status, x.text().as_str()), (418, "teapot"));
@@ -269,7 +289,11 @@ async fn the_config_endpoint_changes_answers_at_run_time_and_hides_secrets() {
     let bad = send(put(r#"{"paths": {"x": {"error_rate": 2}}}"#)).await;
     assert_eq!(bad.status, 400);
     let problems: Value = serde_json::from_slice(&bad.body).unwrap();
-    assert_eq!(problems["problems"].as_array().unwrap().len(), 2, "{problems}");
+    assert_eq!(
+        problems["problems"].as_array().unwrap().len(),
+        2,
+        "{problems}"
+    );
     // A refused change leaves the previous settings in force.
     assert_eq!(send(post(&sandbox.url("/x"), b"{}")).await.status, 418);
 }
@@ -289,5 +313,8 @@ async fn the_example_settings_file_runs() {
         )
         .body(Bytes::from_static(b"Hello, World!"))
         .unwrap();
-    assert_eq!(send(signed).await.header("x-sandbox-signature"), Some("valid"));
+    assert_eq!(
+        send(signed).await.header("x-sandbox-signature"),
+        Some("valid")
+    );
 }

@@ -133,7 +133,11 @@ secrets = [{{ id = "primary", value = "old" }}, {{ id = "next", value = "new" }}
 }
 
 /// Runs the CLI on a blocking thread: the stores are served by this test's runtime.
-async fn validate(toml: String, vault_token: &'static str, args: &'static [&'static str]) -> (Option<i32>, Value, Output) {
+async fn validate(
+    toml: String,
+    vault_token: &'static str,
+    args: &'static [&'static str],
+) -> (Option<i32>, Value, Output) {
     tokio::task::spawn_blocking(move || {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("hookguard.toml"), toml).unwrap();
@@ -179,7 +183,10 @@ async fn every_secret_is_fetched_and_checked_for_format_age_and_rotation() {
     assert_eq!(vaulted["verdict"], "FAIL");
     let svix = row(&report, "route", "svix");
     assert_eq!(svix["reachable"], "yes");
-    assert!(svix["format"].as_str().unwrap().contains("base64"), "{svix}");
+    assert!(
+        svix["format"].as_str().unwrap().contains("base64"),
+        "{svix}"
+    );
     assert_eq!(svix["verdict"], "FAIL");
     let rotating: Vec<&Value> = report["rows"]
         .as_array()
@@ -188,14 +195,26 @@ async fn every_secret_is_fetched_and_checked_for_format_age_and_rotation() {
         .filter(|r| r["route"] == "rotating")
         .collect();
     assert_eq!(rotating[0]["rotation"], "in progress: next is next");
-    assert_eq!(rotating[1]["rotation"], "in progress: this is the next secret");
+    assert_eq!(
+        rotating[1]["rotation"],
+        "in progress: this is the next secret"
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    for secret in ["from-the-environment", "vault-held-secret", "not base64!", VAULT_TOKEN] {
+    for secret in [
+        "from-the-environment",
+        "vault-held-secret",
+        "not base64!",
+        VAULT_TOKEN,
+    ] {
         assert!(!text.contains(secret), "{secret} leaked");
     }
 
-    let (code, report, out) =
-        validate(config(vault, infisical), VAULT_TOKEN, &["--route", "github"]).await;
+    let (code, report, out) = validate(
+        config(vault, infisical),
+        VAULT_TOKEN,
+        &["--route", "github"],
+    )
+    .await;
     assert_eq!(code, Some(0), "{out:?}");
     assert_eq!(report["rows"].as_array().unwrap().len(), 1);
 }
@@ -209,7 +228,10 @@ async fn check_source_tests_each_store_once_and_names_a_refused_token() {
     let vault_row = row(&report, "used_by", "vaulted/primary");
     assert_eq!(vault_row["verdict"], "FAIL");
     assert!(
-        vault_row["reachable"].as_str().unwrap().contains("permission denied"),
+        vault_row["reachable"]
+            .as_str()
+            .unwrap()
+            .contains("permission denied"),
         "{vault_row}"
     );
     let infisical_row = row(&report, "used_by", "svix/primary");

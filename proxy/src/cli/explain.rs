@@ -77,7 +77,10 @@ fn read_captured(path: &std::path::Path) -> Result<Captured, String> {
         let mut headers = replay.headers;
         // The entry keeps Host (replay drops it); the URL of URL-signing schemes needs it.
         for pair in entry["headers"].as_array().into_iter().flatten() {
-            if pair[0].as_str().is_some_and(|n| n.eq_ignore_ascii_case("host")) {
+            if pair[0]
+                .as_str()
+                .is_some_and(|n| n.eq_ignore_ascii_case("host"))
+            {
                 if let Some(v) = pair[1].as_str().and_then(|v| HeaderValue::from_str(v).ok()) {
                     headers.insert(http::header::HOST, v);
                 }
@@ -225,14 +228,14 @@ async fn explain(args: &ExplainArgs, config: &Config, captured: Captured) -> Res
         (None, None) => {
             return Err(format!(
                 "no route serves the path {path}; pass --route (routes: {})",
-                config.routes.iter().map(|r| r.id.as_str()).collect::<Vec<_>>().join(", ")
+                super::route_ids(config)
             ))
         }
     };
     let route_config = config.route(&route_id).ok_or_else(|| {
         format!(
             "--route {route_id}: no such route; expected one of: {}",
-            config.routes.iter().map(|r| r.id.as_str()).collect::<Vec<_>>().join(", ")
+            super::route_ids(config)
         )
     })?;
     let route = build_detached(config, route_config, base_dir.clone()).await?;
@@ -240,12 +243,20 @@ async fn explain(args: &ExplainArgs, config: &Config, captured: Captured) -> Res
     let mut rows = Vec::new();
     rows.push(row(
         "route",
-        if served_by.as_deref() == Some(route_id.as_str()) { "matched" } else { "chosen" },
+        if served_by.as_deref() == Some(route_id.as_str()) {
+            "matched"
+        } else {
+            "chosen"
+        },
         match &served_by {
             Some(id) if *id == route_id => format!(
                 "{path} -> route {route_id} ({} mode, {} delivery)",
                 if shadow { "shadow" } else { "enforce" },
-                if route_config.delivery == DeliveryMode::Queue { "queue" } else { "forward" }
+                if route_config.delivery == DeliveryMode::Queue {
+                    "queue"
+                } else {
+                    "forward"
+                }
             ),
             Some(other) => format!("--route {route_id}; the sidecar would route {path} to {other}"),
             None => format!("--route {route_id}; the sidecar would answer 404 for {path}"),
@@ -325,14 +336,22 @@ async fn explain(args: &ExplainArgs, config: &Config, captured: Captured) -> Res
         rows.push(row(
             "body limit",
             decided(shadow),
-            format!("{} bytes, over the route's {} bytes: 413", captured.body.len(), route.body_limit),
+            format!(
+                "{} bytes, over the route's {} bytes: 413",
+                captured.body.len(),
+                route.body_limit
+            ),
         ));
         refused.get_or_insert((Reason::BodyTooLarge, "413".into()));
     } else {
         rows.push(row(
             "body limit",
             "passed",
-            format!("{} bytes of at most {}", captured.body.len(), route.body_limit),
+            format!(
+                "{} bytes of at most {}",
+                captured.body.len(),
+                route.body_limit
+            ),
         ));
     }
 
@@ -382,7 +401,10 @@ async fn explain(args: &ExplainArgs, config: &Config, captured: Captured) -> Res
                 }
             }
             if let Some(reason) = reason {
-                if matches!(reason, Reason::SignatureMismatch | Reason::TimestampOutsideWindow) {
+                if matches!(
+                    reason,
+                    Reason::SignatureMismatch | Reason::TimestampOutsideWindow
+                ) {
                     mistakes = search(args, config, route_config, &captured, &base_dir).await?;
                 }
                 refused.get_or_insert((reason, detail));
@@ -448,7 +470,11 @@ async fn search(
         .map(|(i, s)| Candidate::new(format!("--old-secret {}", i + 1), s.as_str()))
         .collect();
     let env = hookguard_config::SystemEnv;
-    for other in config.routes.iter().filter(|r| r.id != route.id && r.scheme == route.scheme) {
+    for other in config
+        .routes
+        .iter()
+        .filter(|r| r.id != route.id && r.scheme == route.scheme)
+    {
         for spec in &other.secrets {
             if let Ok(Some(value)) = spec.resolve_local(&env, base_dir) {
                 others.push(Candidate::new(
@@ -495,7 +521,10 @@ fn print_report(report: &Value) {
         Some(reason) => format!("refused: {reason}"),
     };
     println!("{verdict}");
-    let mistakes = report["likely_mistakes"].as_array().cloned().unwrap_or_default();
+    let mistakes = report["likely_mistakes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     if !mistakes.is_empty() {
         println!("\nLikely mistakes:");
         let rows: Vec<Value> = mistakes

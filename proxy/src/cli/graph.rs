@@ -47,7 +47,8 @@ impl Graph {
     }
 
     fn edge(&mut self, from: &str, to: &str, label: impl Into<String>) {
-        self.edges.push((from.to_owned(), to.to_owned(), label.into()));
+        self.edges
+            .push((from.to_owned(), to.to_owned(), label.into()));
     }
 }
 
@@ -58,7 +59,9 @@ fn build(config: &Config) -> Graph {
         let matched = match route.matches.kind() {
             Some(MatchKind::Exact(p)) => p.to_owned(),
             Some(MatchKind::Prefix(p)) => format!("{p}*"),
-            Some(MatchKind::Keys { prefix, keys }) => format!("{prefix}{{key}} ({} keys)", keys.len()),
+            Some(MatchKind::Keys { prefix, keys }) => {
+                format!("{prefix}{{key}} ({} keys)", keys.len())
+            }
             None => "?".into(),
         };
         let shadow = route.mode(&config.defaults) == Mode::Shadow;
@@ -89,7 +92,11 @@ fn build(config: &Config) -> Graph {
         if let Some(r) = route.rate_limit.as_ref().and_then(|r| r.per_route.as_ref()) {
             rates.push(format!("route {}/{}", r.requests, r.per));
         }
-        if let Some(r) = route.rate_limit.as_ref().and_then(|r| r.per_client.as_ref()) {
+        if let Some(r) = route
+            .rate_limit
+            .as_ref()
+            .and_then(|r| r.per_client.as_ref())
+        {
             rates.push(format!("client {}/{}", r.requests, r.per));
         }
         if let Some(r) = &config.global_rate_limit {
@@ -117,7 +124,10 @@ fn build(config: &Config) -> Graph {
             if rules.transform.is_some() {
                 parts.push("mapping".into());
             }
-            checks.push(("rules".into(), format!("payload rules\n{}", parts.join(", "))));
+            checks.push((
+                "rules".into(),
+                format!("payload rules\n{}", parts.join(", ")),
+            ));
         }
         for (suffix, label) in checks {
             let next = g.node(format!("r{i}_{suffix}"), label, false);
@@ -135,11 +145,19 @@ fn build(config: &Config) -> Graph {
             }
         }
     }
-    if config.routes.iter().any(|r| r.delivery == DeliveryMode::Queue) {
+    if config
+        .routes
+        .iter()
+        .any(|r| r.delivery == DeliveryMode::Queue)
+    {
         g.edge("queue", &app, "deliver");
     }
     if let Some(outbound) = &config.outbound {
-        let listener = g.node("outbound", format!("events listener\n{}", outbound.listen), false);
+        let listener = g.node(
+            "outbound",
+            format!("events listener\n{}", outbound.listen),
+            false,
+        );
         g.edge(&app, &listener, "POST /v1/events");
         let queue = g.node("queue", "durable queue\n(retries, DLQ)", true);
         g.edge(&listener, &queue, "202");
@@ -161,7 +179,11 @@ fn mermaid(g: &Graph) -> String {
     let text = |s: &str| s.replace('"', "#quot;").replace('\n', "<br/>");
     let mut out = String::from("flowchart LR\n");
     for (id, label, terminal) in &g.nodes {
-        let (open, close) = if *terminal { ("[(\"", "\")]") } else { ("[\"", "\"]") };
+        let (open, close) = if *terminal {
+            ("[(\"", "\")]")
+        } else {
+            ("[\"", "\"]")
+        };
         out.push_str(&format!("    {id}{open}{}{close}\n", text(label)));
     }
     for (from, to, label) in &g.edges {
@@ -186,7 +208,10 @@ fn dot(g: &Graph) -> String {
         out.push_str(&format!("    {id} [label=\"{}\"{shape}];\n", text(label)));
     }
     for (from, to, label) in &g.edges {
-        out.push_str(&format!("    {from} -> {to} [label=\"{}\"];\n", text(label)));
+        out.push_str(&format!(
+            "    {from} -> {to} [label=\"{}\"];\n",
+            text(label)
+        ));
     }
     out.push_str("}\n");
     out

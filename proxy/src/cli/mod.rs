@@ -85,6 +85,16 @@ enum Command {
     Secrets(secrets::SecretsCommand),
 }
 
+/// The configured route ids, for "expected one of" messages.
+pub(crate) fn route_ids(config: &hookguard_config::Config) -> String {
+    config
+        .routes
+        .iter()
+        .map(|r| r.id.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl Cli {
     pub(crate) fn run(self) -> ExitCode {
         let result = match self.command {

@@ -234,7 +234,9 @@ fn serve(args: ServeArgs) -> Result<u8, String> {
             .map_err(|e| format!("--scheme/--secret: {e}"))?,
         );
     } else if args.enforce {
-        return Err("--enforce needs --scheme and --secret (or verify in the settings file)".into());
+        return Err(
+            "--enforce needs --scheme and --secret (or verify in the settings file)".into(),
+        );
     }
     if let Some(n) = args.history {
         settings.history = n;
@@ -309,7 +311,7 @@ fn print_entry(entry: &Value) {
     }
     let answer = &entry["answer"];
     println!(
-        "{:>12}: {} (delay {} ms{}{})",
+        "{:>12}: {} (delay {} ms{})",
         "answered",
         if answer["timed_out"] == true {
             "nothing (timeout)".to_owned()
@@ -322,17 +324,35 @@ fn print_entry(entry: &Value) {
         } else {
             ""
         },
-        "",
     );
     if let Some(check) = entry.get("signature") {
         let verdict = if check["valid"] == true {
-            format!("valid ({}, {})", text(&check["scheme"]), text(&check["secret_id"]))
+            format!(
+                "valid ({}, {})",
+                text(&check["scheme"]),
+                text(&check["secret_id"])
+            )
         } else {
-            format!("invalid ({}): {}", text(&check["scheme"]), text(&check["reason"]))
+            format!(
+                "invalid ({}): {}",
+                text(&check["scheme"]),
+                text(&check["reason"])
+            )
         };
         println!("{:>12}: {verdict}", "signature");
-        for h in check["likely_mistakes"].as_array().into_iter().flatten() {
+        let likely = check["likely_mistakes"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for h in &likely {
             println!("{:>12}  likely: {}", "", text(&h["detail"]));
+        }
+        if check["valid"] != true && likely.is_empty() {
+            println!(
+                "{:>12}  likely: none of the common mistakes fits (another secret?); \
+                 `hookguard explain` lists what was tried",
+                ""
+            );
         }
     }
     println!("{:>12}:", "headers");
@@ -346,7 +366,11 @@ fn print_entry(entry: &Value) {
             .unwrap_or_default();
         match std::str::from_utf8(&body) {
             Ok(body) => println!("{:>12}:\n{body}", "body"),
-            Err(_) => println!("{:>12}: {} bytes, not UTF-8 (see --json)", "body", body.len()),
+            Err(_) => println!(
+                "{:>12}: {} bytes, not UTF-8 (see --json)",
+                "body",
+                body.len()
+            ),
         }
     }
 }

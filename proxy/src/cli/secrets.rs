@@ -65,12 +65,7 @@ fn validate(args: ValidateArgs) -> Result<u8, String> {
         if config.route(id).is_none() {
             return Err(format!(
                 "--route {id}: no such route; expected one of: {}",
-                config
-                    .routes
-                    .iter()
-                    .map(|r| r.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                super::route_ids(&config)
             ));
         }
     }
@@ -90,7 +85,10 @@ fn validate(args: ValidateArgs) -> Result<u8, String> {
     if args.json {
         println!("{:#}", json!({ "rows": rows, "ok": !failed }));
     } else if args.check_source {
-        println!("{}", table(&rows, &["source", "used_by", "reachable", "verdict"]));
+        println!(
+            "{}",
+            table(&rows, &["source", "used_by", "reachable", "verdict"])
+        );
     } else {
         let columns = [
             "route",
@@ -108,7 +106,10 @@ fn validate(args: ValidateArgs) -> Result<u8, String> {
 }
 
 /// One fetch through the sidecar's own source, for one secret.
-async fn fetch(spec: &SecretSpec, base_dir: &std::path::Path) -> Result<(String, Option<i64>), String> {
+async fn fetch(
+    spec: &SecretSpec,
+    base_dir: &std::path::Path,
+) -> Result<(String, Option<i64>), String> {
     let source = ConfigSource::new(std::slice::from_ref(spec), base_dir.to_path_buf())?;
     let set = source
         .fetch(REMOTE_ROUTE)
@@ -193,7 +194,11 @@ async fn check_secrets(config: &Config, only: &[String], base_dir: &std::path::P
                 Ok(ok) => ok.clone(),
                 Err(problem) => problem.clone(),
             });
-            row["verdict"] = json!(if format.is_err() || overdue { "FAIL" } else { "ok" });
+            row["verdict"] = json!(if format.is_err() || overdue {
+                "FAIL"
+            } else {
+                "ok"
+            });
             rows.push(row);
         }
     }
@@ -207,7 +212,9 @@ fn source_key(spec: &SecretSpec) -> Option<String> {
             "vault {} (token ${}{})",
             v.addr,
             v.token_env,
-            v.namespace.as_ref().map_or(String::new(), |n| format!(", namespace {n}"))
+            v.namespace
+                .as_ref()
+                .map_or(String::new(), |n| format!(", namespace {n}"))
         )),
         SecretSource::Infisical(i) => Some(format!(
             "infisical {} project {} env {} (${})",
@@ -225,7 +232,9 @@ async fn check_sources(config: &Config, only: &[String], base_dir: &std::path::P
         .filter(|r| only.is_empty() || only.contains(&r.id))
     {
         for spec in &route.secrets {
-            let Some(key) = source_key(spec) else { continue };
+            let Some(key) = source_key(spec) else {
+                continue;
+            };
             sources
                 .entry(key)
                 .or_insert_with(|| (Vec::new(), spec))
@@ -239,18 +248,19 @@ async fn check_sources(config: &Config, only: &[String], base_dir: &std::path::P
             spec.source(),
             Some(SecretSource::Vault(_) | SecretSource::Infisical(_))
         );
-        let (reachable, ok) = match ConfigSource::new(std::slice::from_ref(spec), base_dir.to_path_buf()) {
-            Err(e) => (format!("no: {e}"), false),
-            Ok(source) => match source.fetch(REMOTE_ROUTE).await {
-                Ok(_) => ("yes, authenticated".to_owned(), true),
-                // The store answered and accepted the credential; only this secret is absent.
-                Err(SourceError::Missing { what, name }) if remote => (
-                    format!("yes, authenticated ({what} {name} not found)"),
-                    true,
-                ),
+        let (reachable, ok) =
+            match ConfigSource::new(std::slice::from_ref(spec), base_dir.to_path_buf()) {
                 Err(e) => (format!("no: {e}"), false),
-            },
-        };
+                Ok(source) => match source.fetch(REMOTE_ROUTE).await {
+                    Ok(_) => ("yes, authenticated".to_owned(), true),
+                    // The store answered and accepted the credential; only this secret is absent.
+                    Err(SourceError::Missing { what, name }) if remote => (
+                        format!("yes, authenticated ({what} {name} not found)"),
+                        true,
+                    ),
+                    Err(e) => (format!("no: {e}"), false),
+                },
+            };
         rows.push(json!({
             "source": key,
             "used_by": used_by.join(", "),

@@ -141,7 +141,9 @@ fn a_base64_mac_where_hex_is_expected_is_found() {
     );
     assert_eq!(fitting(&found), ["signature_encoding"], "{found:#?}");
     assert!(
-        found[0].detail.contains("in base64, the scheme expects hex"),
+        found[0]
+            .detail
+            .contains("in base64, the scheme expects hex"),
         "{found:#?}"
     );
 }
@@ -211,9 +213,16 @@ fn clock_skew_names_the_seconds_and_says_the_signature_is_valid() {
         signed_at + 420,
     );
     assert_eq!(fitting(&found), ["clock_skew"], "{found:#?}");
-    assert!(found[0].detail.contains("clock skew of 420 s"), "{found:#?}");
+    assert!(
+        found[0].detail.contains("clock skew of 420 s"),
+        "{found:#?}"
+    );
     assert!(found[0].detail.contains("signature itself is valid"));
-    assert_eq!(found.len(), 1, "nothing else is tried when only the clock is off");
+    assert_eq!(
+        found.len(),
+        1,
+        "nothing else is tried when only the clock is off"
+    );
 }
 
 #[test]
@@ -251,7 +260,10 @@ fn an_old_secret_is_named_by_its_label() {
     );
     assert_eq!(fitting(&found), ["old_secret"], "{found:#?}");
     assert!(found[0].detail.contains("--old-secret 1"));
-    assert!(!format!("{found:?}").contains("the-old-one"), "no secret value in reports");
+    assert!(
+        !format!("{found:?}").contains("the-old-one"),
+        "no secret value in reports"
+    );
 }
 
 #[test]

@@ -73,8 +73,9 @@ impl Replay {
 
     /// Where to send it: `to` as given when it has a path, else `to` + the recorded target.
     pub(crate) fn url(&self, to: &str) -> Result<String, String> {
-        let parsed = reqwest::Url::parse(to)
-            .map_err(|e| format!("--to {to:?}: {e}; expected a URL such as http://127.0.0.1:8080"))?;
+        let parsed = reqwest::Url::parse(to).map_err(|e| {
+            format!("--to {to:?}: {e}; expected a URL such as http://127.0.0.1:8080")
+        })?;
         if parsed.path() == "/" && parsed.query().is_none() {
             Ok(format!("{}{}", to.trim_end_matches('/'), self.target))
         } else {

@@ -250,12 +250,13 @@ impl Sandbox {
                 }),
             )
         } else if injected {
-            let status =
-                StatusCode::from_u16(behaviour.error_status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let status = StatusCode::from_u16(behaviour.error_status)
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             json_reply(status, &json!({"error": "injected by the sandbox"}))
         } else {
             let mut response = Response::new(Full::new(Bytes::from(behaviour.body.clone())));
-            *response.status_mut() = StatusCode::from_u16(behaviour.status).unwrap_or(StatusCode::OK);
+            *response.status_mut() =
+                StatusCode::from_u16(behaviour.status).unwrap_or(StatusCode::OK);
             for (name, value) in &behaviour.headers {
                 if let (Ok(n), Ok(v)) = (
                     header::HeaderName::try_from(name.as_str()),
@@ -363,7 +364,10 @@ fn summary(entry: &Entry) -> serde_json::Value {
 fn rfc3339(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }
 

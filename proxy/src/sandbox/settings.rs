@@ -227,7 +227,8 @@ impl Settings {
 
     /// Applies one `--path 'PATH=key=value,key=value'` flag.
     pub(crate) fn apply_path_flag(&mut self, flag: &str) -> Result<(), String> {
-        let expected = "expected 'PATH=key=value,…' such as '/hooks/flaky=error_rate=0.3,error_status=503'";
+        let expected =
+            "expected 'PATH=key=value,…' such as '/hooks/flaky=error_rate=0.3,error_status=503'";
         let (path, pairs) = flag
             .split_once('=')
             .ok_or_else(|| format!("--path {flag:?}: {expected}"))?;
@@ -440,10 +441,9 @@ mod tests {
 
     #[test]
     fn the_config_endpoint_view_hides_secrets() {
-        let s: Settings = toml::from_str(
-            r#"verify = { scheme = "github", secrets = ["hunter2-secret"] }"#,
-        )
-        .unwrap();
+        let s: Settings =
+            toml::from_str(r#"verify = { scheme = "github", secrets = ["hunter2-secret"] }"#)
+                .unwrap();
         let json = serde_json::to_string(&s).unwrap();
         assert!(!json.contains("hunter2-secret"), "{json}");
         assert!(json.contains("[redacted]"), "{json}");
