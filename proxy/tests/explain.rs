@@ -333,3 +333,25 @@ fn capture_signed(dir: &Path, name: &str, path: &str, secret: (&str, &str), time
         .collect();
     capture(dir, name, path, &headers, b"{}");
 }
+
+#[test]
+fn a_sandbox_history_entry_is_read_as_the_captured_request() {
+    use base64::Engine as _;
+    let dir = setup();
+    // The shape of `hookguard sandbox show ID --json` (what the sandbox recorded).
+    let entry = serde_json::json!({
+        "id": 7,
+        "method": "POST",
+        "target": "/webhooks/github",
+        "headers": [
+            ["host", "hooks.example.com"],
+            ["x-hub-signature-256", GITHUB_SIGNATURE],
+            ["content-length", "13"],
+        ],
+        "body_base64": base64::engine::general_purpose::STANDARD.encode("Hello, World!"),
+    });
+    std::fs::write(dir.path().join("entry.json"), entry.to_string()).unwrap();
+    let (code, report) = explain(dir.path(), "entry.json", &[]);
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(decision(&report, "signature"), "passed");
+}
