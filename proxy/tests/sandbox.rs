@@ -318,3 +318,94 @@ async fn the_example_settings_file_runs() {
         Some("valid")
     );
 }
+
+/// hookguard's outbound side delivering to the sandbox: the sandbox verifies the Standard
+/// Webhooks signatures hookguard makes, and its injected 503s are retried until a run-time
+/// config change lets the delivery through.
+#[tokio::test]
+async fn hookguard_outbound_deliveries_verify_at_the_sandbox_and_its_errors_are_retried() {
+    const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let sandbox = Sandbox::start(&[
+        "--scheme",
+        "standard-webhooks",
+        "--secret",
+        WHSEC,
+        "--path",
+        "/hooks=status=503",
+    ]);
+    let events = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let app = upstream().start().await;
+    let proxy = hookguard_tests::sidecar(env!("CARGO_BIN_EXE_hookguard"))
+        .config(format!(
+            r#"
+[queue]
+retry_schedule = ["100ms", "200ms", "300ms", "300ms", "300ms", "300ms"]
+
+[outbound]
+listen = "{events}"
+allow_http = true
+allow_networks = ["127.0.0.0/8"]
+
+[upstream]
+address = "{}"
+
+[[subscriptions]]
+id = "sandbox"
+url = "{}"
+events = ["*"]
+secrets = [{{ id = "v1", value = "{WHSEC}" }}]
+"#,
+            app.addr(),
+            sandbox.url("/hooks")
+        ))
+        .start()
+        .await;
+    let posted = send(
+        Request::post(format!("http://{events}/v1/events"))
+            .header("content-type", "application/json")
+            .body(Bytes::from_static(
+                br#"{"type":"job.completed","id":"evt_1","payload":{"job":1}}"#,
+            ))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(posted.status, 202, "{}", posted.text());
+
+    let history = || async {
+        let answer = send(get(&sandbox.url("/_sandbox/history"))).await;
+        serde_json::from_slice::<Value>(&answer.body).unwrap()["items"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    hookguard_tests::assert_eventually!(history().await.len() >= 2, "no retry reached the sandbox");
+    let put = Request::put(sandbox.url("/_sandbox/config"))
+        .body(Bytes::from(
+            serde_json::json!({"verify": {"scheme": "standard-webhooks", "secrets": [WHSEC]}})
+                .to_string(),
+        ))
+        .unwrap();
+    assert_eq!(send(put).await.status, 200);
+    hookguard_tests::assert_eventually!(
+        history().await.first().is_some_and(|e| e["status"] == 200),
+        "the delivery never got through"
+    );
+    let items = history().await;
+    assert!(
+        items.iter().skip(1).all(|e| e["status"] == 503),
+        "{items:#?}"
+    );
+    // Every attempt carried a signature the sandbox accepts, with the same webhook-id.
+    let mut ids = Vec::new();
+    for item in &items {
+        assert_eq!(item["signature"], "valid", "{item}");
+        let entry = sandbox.entry(&item["id"].to_string()).await;
+        ids.push(answer_header(&entry, "webhook-id"));
+    }
+    ids.dedup();
+    assert_eq!(ids, [Some("evt_1".to_owned())]);
+    drop(proxy);
+}
