@@ -3,10 +3,12 @@
 
 mod admin;
 mod cli;
+mod diagnose;
 mod metrics;
 mod outbound;
 mod queue;
 mod runtime;
+mod sandbox;
 mod sidecar;
 mod stack;
 mod state;

@@ -151,12 +151,7 @@ where
 /// Builds every route. Must run inside a tokio runtime (credential fetches, range refreshes).
 pub(crate) async fn build(config: &Config, persistent: &Persistent) -> Result<Snapshot, String> {
     let credentials = CachedCredentials::new();
-    let global = match &config.global_rate_limit {
-        Some(rate) => Some(persistent.limiter(format!("global {rate:?}"), || {
-            Ok(RateLimiter::new(RateScope::Global, quota(rate)?))
-        })?),
-        None => None,
-    };
+    let global = global_limiter(config, persistent)?;
     let state = if config.admin.tokens.is_empty() {
         persistent.operator.get().cloned()
     } else {
@@ -249,6 +244,34 @@ pub(crate) async fn build(config: &Config, persistent: &Persistent) -> Result<Sn
         config: Arc::new(config.clone()),
         queue,
     })
+}
+
+fn global_limiter(
+    config: &Config,
+    persistent: &Persistent,
+) -> Result<Option<Arc<RateLimiter>>, String> {
+    match &config.global_rate_limit {
+        Some(rate) => Ok(Some(
+            persistent.limiter(format!("global {rate:?}"), || {
+                Ok(RateLimiter::new(RateScope::Global, quota(rate)?))
+            })?,
+        )),
+        None => Ok(None),
+    }
+}
+
+/// Builds one route's stack outside any sidecar, for `hookguard explain`: the same
+/// composition as [`build`], with fresh rate buckets and replay records of its own, and no
+/// queue, outbound listener or admin tokens (a running sidecar's are left alone).
+pub(crate) async fn build_detached(
+    config: &Config,
+    route: &RouteConfig,
+    base_dir: std::path::PathBuf,
+) -> Result<Route, String> {
+    let persistent = Persistent::new(base_dir);
+    let credentials = CachedCredentials::new();
+    let global = global_limiter(config, &persistent)?;
+    build_route(config, route, &persistent, &credentials, global, None).await
 }
 
 /// How often a limiter's idle buckets are swept: once per refill period (a bucket idle
@@ -470,7 +493,7 @@ fn ip_policy(route: &RouteConfig, persistent: &Persistent) -> Result<IpPolicy, S
 }
 
 /// The one route name each remote source below is registered under.
-const REMOTE_ROUTE: &str = "secret";
+pub(crate) const REMOTE_ROUTE: &str = "secret";
 
 /// A list of configured secrets (a route's, the queue's encryption keys, the admin tokens)
 /// as one credential source, in the config's order: local ones (inline, env, file) are read

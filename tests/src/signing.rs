@@ -26,6 +26,12 @@ impl Signer {
 
     /// The headers the provider would send for `body`, delivery id `id`, signed now.
     pub fn headers(&self, body: &[u8], id: &str) -> Vec<(HeaderName, String)> {
+        self.headers_at(body, id, time::OffsetDateTime::now_utc().unix_timestamp())
+    }
+
+    /// Like [`headers`](Self::headers), signed at `timestamp` (Unix seconds): a stale or
+    /// future delivery.
+    pub fn headers_at(&self, body: &[u8], id: &str, timestamp: i64) -> Vec<(HeaderName, String)> {
         let key = self
             .scheme
             .parse_signing_key(&self.secret)
@@ -38,7 +44,7 @@ impl Signer {
             body,
         };
         let options = SignOptions {
-            timestamp: time::OffsetDateTime::now_utc().unix_timestamp(),
+            timestamp,
             id: Some(id.to_owned()),
         };
         self.scheme

@@ -58,4 +58,4 @@ pub use scheme::{
     Scheme, SignOptions, SignOutput, Verified, VerifyContext, WebhookRequest,
 };
 pub use secret::{Key, KeyEntry, Keyring};
-pub use verifier::{KeySource, Verifier};
+pub use verifier::{request_url, KeySource, Verifier};

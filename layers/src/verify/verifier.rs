@@ -111,14 +111,21 @@ impl Verifier {
     }
 
     fn url_of(&self, uri: &Uri, headers: &HeaderMap) -> Option<String> {
-        let path = uri.path_and_query().map_or("/", |p| p.as_str());
-        if let Some(base) = &self.public_url {
-            return Some(format!("{base}{path}"));
-        }
-        if uri.scheme().is_some() {
-            return Some(uri.to_string());
-        }
-        let host = headers.get(header::HOST)?.to_str().ok()?;
-        Some(format!("https://{host}{path}"))
+        request_url(self.public_url.as_deref(), uri, headers)
     }
+}
+
+/// The URL a provider called, as verification sees it: `public_url` (the base, without a
+/// trailing `/`) + the path and query; else the request URI when it is absolute; else
+/// `https://{Host}{path}`. `None` when none of them is known.
+pub fn request_url(public_url: Option<&str>, uri: &Uri, headers: &HeaderMap) -> Option<String> {
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    if let Some(base) = public_url {
+        return Some(format!("{}{path}", base.trim_end_matches('/')));
+    }
+    if uri.scheme().is_some() {
+        return Some(uri.to_string());
+    }
+    let host = headers.get(header::HOST)?.to_str().ok()?;
+    Some(format!("https://{host}{path}"))
 }

@@ -1,5 +1,6 @@
 //! The command line: `hookguard run`, `check`, `config schema`, `verify`, `sign`, `dlq`,
-//! `queue`, `events`, `subscriptions`.
+//! `queue`, `events`, `subscriptions`, `sandbox`, `explain`, `graph`,
+//! `secrets validate`.
 //!
 //! Exit codes are part of the interface (other tools call these commands): 0 success,
 //! 1 the request is invalid, 2 a usage error or an unusable secret.
@@ -8,9 +9,13 @@ mod check;
 mod dlq;
 mod echo;
 mod events;
+mod explain;
+mod graph;
 mod inject;
 mod request;
 mod run;
+mod sandbox;
+mod secrets;
 mod sign;
 mod verify;
 
@@ -68,6 +73,26 @@ enum Command {
     /// Outbound subscriptions of a running sidecar (through its admin API).
     #[command(subcommand)]
     Subscriptions(events::SubscriptionsCommand),
+    /// A mock receiver for testing senders: per-path answers, errors, delays, signature
+    /// checks, history and replay.
+    Sandbox(sandbox::SandboxArgs),
+    /// Run a captured request through a route's checks; say which stage refuses it and why.
+    Explain(explain::ExplainArgs),
+    /// Draw the routes and their flows (Mermaid or Graphviz dot).
+    Graph(graph::GraphArgs),
+    /// Check the routes' secrets where they live (env, file, Vault, Infisical).
+    #[command(subcommand)]
+    Secrets(secrets::SecretsCommand),
+}
+
+/// The configured route ids, for "expected one of" messages.
+pub(crate) fn route_ids(config: &hookguard_config::Config) -> String {
+    config
+        .routes
+        .iter()
+        .map(|r| r.id.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Cli {
@@ -88,6 +113,10 @@ impl Cli {
             Command::Queue(command) => dlq::queue(command),
             Command::Events(command) => events::events(command),
             Command::Subscriptions(command) => events::subscriptions(command),
+            Command::Sandbox(args) => sandbox::run(args),
+            Command::Explain(args) => explain::run(args),
+            Command::Graph(args) => graph::run(args),
+            Command::Secrets(command) => secrets::secrets(command),
         };
         match result {
             Ok(code) => ExitCode::from(code),
