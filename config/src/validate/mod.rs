@@ -12,6 +12,7 @@ use crate::path::FieldPath;
 use crate::schema::{Config, Defaults, Rate, Route};
 use crate::units::{HumanDuration, Tolerance};
 
+mod alerts;
 mod delivery;
 mod matches;
 mod secrets;
@@ -113,6 +114,7 @@ impl<'a> Validator<'a> {
         }
         self.queue_settings(config);
         self.outbound(config);
+        self.alerts(config);
     }
 
     pub(crate) fn route(&mut self, index: usize, route: &Route, defaults: &Defaults) {

@@ -297,7 +297,7 @@ fn valid_filter(filter: &str) -> bool {
 }
 
 /// Whether `scheme` signs a JSON event with `secret` in headers only.
-fn can_sign(
+pub(super) fn can_sign(
     scheme: &dyn hookguard_layers::verify::Scheme,
     secret: &str,
     url: &str,

@@ -101,6 +101,12 @@ pub(crate) fn run(args: RunArgs) -> Result<u8, String> {
             }
         }
     });
+    // Built-in alerting ([alerts]): evaluated on the background runtime.
+    crate::alerts::start(
+        Arc::clone(&live),
+        args.config.parent().map(PathBuf::from).unwrap_or_default(),
+        &handle,
+    );
     health.loaded.store(true, Ordering::Release);
     tracing::info!(listen = %config.listen, admin = %admin_addr, routes = config.routes.len(), "hookguard running");
     // Keeps the background runtime alive for the life of the process.

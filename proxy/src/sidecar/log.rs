@@ -131,6 +131,8 @@ pub(super) fn record(session: &Session, ctx: &Ctx, error: Option<&Error>) {
     if serde_json::to_writer(&mut buf, &line).is_err() {
         return;
     }
+    // The same line, to an MQTT channel's `outcomes_topic` when one is configured.
+    crate::alerts::publish_outcome(|| buf.clone());
     buf.push(b'\n');
     let _ = std::io::stdout().lock().write_all(&buf);
 }
