@@ -32,13 +32,17 @@
 #![deny(missing_docs, unreachable_pub)]
 
 mod client;
+mod mosquitto;
 mod sidecar;
 mod signing;
+mod smtp;
 mod upstream;
 
 pub use client::{send, try_send, Answer, RawConn};
 pub use sidecar::{sidecar, Sidecar, SidecarBuilder};
+pub use mosquitto::{Mosquitto, Subscriber};
 pub use signing::Signer;
+pub use smtp::{Mail, SmtpServer};
 pub use upstream::{upstream, Recorded, Upstream, UpstreamBuilder};
 
 #[doc(hidden)]

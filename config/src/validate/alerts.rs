@@ -4,7 +4,7 @@
 use super::subscription::can_sign;
 use super::{check_host_port, check_identifier, Validator};
 use crate::path::FieldPath;
-use crate::schema::{AlertChannel, AlertKind, AlertRule, Alerts, Config};
+use crate::schema::{AlertChannel, AlertKind, AlertRule, Alerts, Config, Route};
 
 const CHANNEL_KINDS: &str = "exactly one of slack, webhook, email, pagerduty, mqtt, log";
 
@@ -41,11 +41,32 @@ impl Validator<'_> {
                     "rule ids unique in the file",
                 );
             }
-            self.rule(&rp, rule, alerts, config);
+            self.rule(&rp, rule, alerts);
         }
     }
 
-    fn rule(&mut self, rp: &FieldPath, rule: &AlertRule, alerts: &Alerts, config: &Config) {
+    /// Rules' `routes` name routes or subscriptions (the routes are read apart from the rest
+    /// of the file, so this runs with the checks across routes).
+    pub(super) fn alert_routes(&mut self, routes: &[(usize, &Route)], top: &Config) {
+        let Some(alerts) = &top.alerts else {
+            return;
+        };
+        for (i, rule) in alerts.rules.iter().enumerate() {
+            for (j, id) in rule.routes.iter().enumerate() {
+                let known = routes.iter().any(|(_, r)| &r.id == id)
+                    || top.subscriptions.iter().any(|s| &s.id == id);
+                if !known {
+                    self.issues.add(
+                        FieldPath::root().key("alerts").key("rules").index(i).key("routes").index(j),
+                        format!("no route or subscription has the id {id:?}"),
+                        "the id of a route (or, for dead_letters, of a subscription)",
+                    );
+                }
+            }
+        }
+    }
+
+    fn rule(&mut self, rp: &FieldPath, rule: &AlertRule, alerts: &Alerts) {
         if rule.channels.is_empty() {
             self.issues.add(
                 rp.key("channels"),
@@ -64,16 +85,6 @@ impl Validator<'_> {
                     } else {
                         format!("one of {}", known.join(", "))
                     },
-                );
-            }
-        }
-        for (j, id) in rule.routes.iter().enumerate() {
-            let known = config.route(id).is_some() || config.subscriptions.iter().any(|s| &s.id == id);
-            if !known {
-                self.issues.add(
-                    rp.key("routes").index(j),
-                    format!("no route or subscription has the id {id:?}"),
-                    "the id of a route (or, for dead_letters, of a subscription)",
                 );
             }
         }
@@ -290,5 +301,112 @@ fn check_topic(v: &mut Validator<'_>, at: FieldPath, topic: &str) {
             format!("{topic:?} cannot be published to"),
             "a topic without wildcards (+, #), e.g. \"hookguard/alerts\"",
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use crate::{Config, Format};
+
+    const ROUTE: &str = r#"
+upstream.address = "127.0.0.1:3000"
+[[routes]]
+id = "github"
+match.path = "/webhooks/github"
+scheme = "github"
+secrets = [{ id = "primary", value = "s3cret" }]
+"#;
+
+    fn load(alerts: &str) -> Result<Config, String> {
+        let env = HashMap::from([("SLACK_URL".to_owned(), "https://hooks.slack.test/x".to_owned())]);
+        Config::from_text(
+            &format!("{ROUTE}\n{alerts}"),
+            Format::Toml,
+            "hookguard.toml".as_ref(),
+            &env,
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_complete_alerts_section_loads_with_its_defaults() {
+        let config = load(
+            r#"
+[alerts]
+[[alerts.rules]]
+id = "failing"
+kind = "failure_rate"
+channels = ["slack", "log"]
+[[alerts.channels]]
+id = "slack"
+slack = { webhook_url = { id = "url", env = "SLACK_URL" } }
+[[alerts.channels]]
+id = "log"
+log = {}
+"#,
+        )
+        .unwrap();
+        let alerts = config.alerts.unwrap();
+        assert_eq!(alerts.evaluate_every.get().as_secs(), 15);
+        assert_eq!(alerts.repeat_interval.get().as_secs(), 3600);
+        let rule = &alerts.rules[0];
+        assert_eq!(rule.threshold(), 0.10);
+        assert_eq!(rule.window().get().as_secs(), 300);
+        assert_eq!(rule.severity().as_str(), "critical");
+    }
+
+    #[test]
+    fn every_alerts_problem_is_reported_at_its_place() {
+        let err = load(
+            r#"
+[alerts]
+[[alerts.rules]]
+id = "failing"
+kind = "failure_rate"
+threshold = 1.5
+routes = ["gitlab"]
+channels = ["pager"]
+[[alerts.rules]]
+id = "down"
+kind = "secret_source_down"
+threshold = 3
+routes = ["github"]
+channels = []
+[[alerts.channels]]
+id = "twice"
+log = {}
+slack = { webhook_url = { id = "url", env = "SLACK_URL" } }
+[[alerts.channels]]
+id = "mail"
+email = { server = "smtp.example.com", from = "not an address", to = [], username = "u" }
+[[alerts.channels]]
+id = "mq"
+mqtt = { broker = "127.0.0.1:1883", topic = "alerts/#" }
+[[alerts.channels]]
+id = "pd"
+pagerduty = { routing_key = { id = "k", env = "PD_KEY" }, url = "ftp://pd" }
+"#,
+        )
+        .unwrap_err();
+        for expected in [
+            "alerts.rules[0].threshold: 1.5 cannot be a failure_rate threshold; expected a fraction between 0 and 1",
+            "alerts.rules[0].routes[0]: no route or subscription has the id \"gitlab\"",
+            "alerts.rules[0].channels[0]: no channel has the id \"pager\"; expected one of twice, mail, mq, pd",
+            "alerts.rules[1].routes: secret_source_down watches secret sources, not routes",
+            "alerts.rules[1].threshold: secret_source_down has no threshold",
+            "alerts.rules[1].channels: the rule notifies no channel",
+            "alerts.channels[0].log: the channel has several kinds: slack, log",
+            "alerts.channels[1].email.server:",
+            "alerts.channels[1].email.from: \"not an address\" is not an email address",
+            "alerts.channels[1].email.to: no recipient",
+            "alerts.channels[1].email.password: SMTP authentication needs both a user name and a password",
+            "alerts.channels[2].mqtt.topic: \"alerts/#\" cannot be published to",
+            "alerts.channels[3].pagerduty.routing_key.env: environment variable PD_KEY is not set",
+            "alerts.channels[3].pagerduty.url: not an http(s) URL with a host",
+        ] {
+            assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
+        }
     }
 }

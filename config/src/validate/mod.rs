@@ -176,6 +176,7 @@ impl<'a> Validator<'a> {
         let outbound_only = top.is_some_and(|c| c.outbound.is_some());
         if let Some(top) = top {
             self.subscription_ids(routes, &top.subscriptions);
+            self.alert_routes(routes, top);
         }
         if total == 0 && !outbound_only {
             self.issues.add(

@@ -1,9 +1,10 @@
 //! The command line: `hookguard run`, `check`, `config schema`, `verify`, `sign`, `dlq`,
-//! `queue`, `events`, `subscriptions`.
+//! `queue`, `events`, `subscriptions`, `alerts`.
 //!
 //! Exit codes are part of the interface (other tools call these commands): 0 success,
 //! 1 the request is invalid, 2 a usage error or an unusable secret.
 
+mod alerts;
 mod check;
 mod dlq;
 mod echo;
@@ -68,6 +69,9 @@ enum Command {
     /// Outbound subscriptions of a running sidecar (through its admin API).
     #[command(subcommand)]
     Subscriptions(events::SubscriptionsCommand),
+    /// Built-in alerting: send a test alert through a channel of a configuration file.
+    #[command(subcommand)]
+    Alerts(alerts::AlertsCommand),
 }
 
 impl Cli {
@@ -88,6 +92,7 @@ impl Cli {
             Command::Queue(command) => dlq::queue(command),
             Command::Events(command) => events::events(command),
             Command::Subscriptions(command) => events::subscriptions(command),
+            Command::Alerts(command) => alerts::alerts(command),
         };
         match result {
             Ok(code) => ExitCode::from(code),

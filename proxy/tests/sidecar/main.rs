@@ -2,6 +2,7 @@
 //! front of a recording upstream, each test with its own processes on free ports.
 
 mod admission;
+mod alerts;
 mod crash;
 mod forwarding;
 mod lifecycle;
