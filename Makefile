@@ -6,8 +6,9 @@ SHELL := /bin/bash
 CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-# Debian packages the build needs: a C toolchain and cmake (pingora's zlib-ng), pkg-config.
-APT_PACKAGES := build-essential cmake pkg-config curl
+# Debian packages the build needs: a C toolchain and cmake (pingora's zlib-ng), pkg-config;
+# and the tests: mosquitto (the MQTT alert channel's tests start a real broker).
+APT_PACKAGES := build-essential cmake pkg-config curl mosquitto
 
 .PHONY: deps demo test lint features layers-docs deny bench fuzz-check deploy-check mutants
 
