@@ -274,6 +274,7 @@ impl Evaluator {
     }
 
     /// Alerts firing now: (rule id, labels, firing since).
+    #[cfg(test)]
     pub(crate) fn firing(&self) -> Vec<(String, Labels, u64)> {
         let mut out: Vec<_> = self
             .states

@@ -212,14 +212,14 @@ email = {{ server = "{}", from = "alerts@example.com", to = ["oncall@example.com
     assert!(mails[1].data.contains("Subject: [RESOLVED] hookguard test:"), "{}", mails[1].data);
 
     // Without the CA file the self-signed certificate is refused: nothing is sent.
-    let out = alerts_test(&path, "untrusted", &[]).await;
+    let out = alerts_test(&path, "untrusted", &[("SMTP_PASSWORD", "smtp-pass-5d1c")]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("channel untrusted (email): firing notification not delivered: SMTP"), "{stderr}");
     assert_eq!(smtp.mails().len(), 2);
 
     // An unknown channel is a usage error that lists the channels.
-    let out = alerts_test(&path, "nope", &[]).await;
+    let out = alerts_test(&path, "nope", &[("SMTP_PASSWORD", "smtp-pass-5d1c")]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr.contains("no channel \"nope\"; the channels are mail, untrusted"), "{stderr}");
