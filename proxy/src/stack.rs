@@ -61,6 +61,8 @@ pub(crate) struct Persistent {
     pub(crate) admin_tokens: Arc<arc_swap::ArcSwap<crate::admin::Tokens>>,
     /// The outbound side, started by the first configuration with `[outbound]`.
     outbound: tokio::sync::OnceCell<Arc<crate::outbound::Outbound>>,
+    /// Built-in alerting's state, for the admin API (`GET /api/v1/alerts`).
+    pub(crate) alerts: Arc<crate::alerts::Board>,
 }
 
 impl Persistent {
@@ -74,6 +76,7 @@ impl Persistent {
             base_dir,
             queue: tokio::sync::OnceCell::new(),
             admin_tokens: Arc::default(),
+            alerts: Arc::default(),
             outbound: tokio::sync::OnceCell::new(),
         }
     }

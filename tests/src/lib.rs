@@ -39,8 +39,8 @@ mod smtp;
 mod upstream;
 
 pub use client::{send, try_send, Answer, RawConn};
-pub use sidecar::{sidecar, Sidecar, SidecarBuilder};
 pub use mosquitto::{Mosquitto, Subscriber};
+pub use sidecar::{sidecar, Sidecar, SidecarBuilder};
 pub use signing::Signer;
 pub use smtp::{Mail, SmtpServer};
 pub use upstream::{upstream, Recorded, Upstream, UpstreamBuilder};

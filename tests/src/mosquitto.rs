@@ -143,6 +143,9 @@ impl Drop for Subscriber {
 impl Subscriber {
     /// The next message (topic, payload), waiting at most `within`.
     pub async fn next(&mut self, within: Duration) -> Option<(String, Vec<u8>)> {
-        tokio::time::timeout(within, self.rx.recv()).await.ok().flatten()
+        tokio::time::timeout(within, self.rx.recv())
+            .await
+            .ok()
+            .flatten()
     }
 }

@@ -50,9 +50,8 @@ impl SmtpServer {
         ])
         .expect("a self-signed certificate");
         let ca_pem = certified.cert.pem();
-        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(
-            certified.key_pair.serialize_der().into(),
-        );
+        let key =
+            rustls::pki_types::PrivateKeyDer::Pkcs8(certified.key_pair.serialize_der().into());
         let config = rustls::ServerConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
@@ -75,7 +74,11 @@ impl SmtpServer {
                 tokio::spawn(async move {
                     let mut mail = Mail::default();
                     let mut tcp = tcp;
-                    if tcp.write_all(b"220 localhost ESMTP hookguard-test\r\n").await.is_err() {
+                    if tcp
+                        .write_all(b"220 localhost ESMTP hookguard-test\r\n")
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                     let Ok(Some(tcp)) = dialog(tcp, &mut mail, &mails, false).await else {
@@ -130,12 +133,19 @@ async fn dialog<S: AsyncRead + AsyncWrite + Unpin>(
         let command = line.trim_end().to_owned();
         let upper = command.to_ascii_uppercase();
         let reply: String = if upper.starts_with("EHLO") {
-            let extension = if tls { "250-AUTH PLAIN\r\n" } else { "250-STARTTLS\r\n" };
+            let extension = if tls {
+                "250-AUTH PLAIN\r\n"
+            } else {
+                "250-STARTTLS\r\n"
+            };
             format!("250-localhost\r\n{extension}250 8BITMIME\r\n")
         } else if upper.starts_with("HELO") {
             "250 localhost\r\n".into()
         } else if upper == "STARTTLS" && !tls {
-            stream.get_mut().write_all(b"220 ready to start TLS\r\n").await?;
+            stream
+                .get_mut()
+                .write_all(b"220 ready to start TLS\r\n")
+                .await?;
             return Ok(Some(stream.into_inner()));
         } else if let Some(encoded) = upper.strip_prefix("AUTH PLAIN ").map(|_| &command[11..]) {
             let decoded = base64::engine::general_purpose::STANDARD
@@ -160,7 +170,10 @@ async fn dialog<S: AsyncRead + AsyncWrite + Unpin>(
             mail.to.push(address(&command[8..]));
             "250 ok\r\n".into()
         } else if upper == "DATA" {
-            stream.get_mut().write_all(b"354 end with <CRLF>.<CRLF>\r\n").await?;
+            stream
+                .get_mut()
+                .write_all(b"354 end with <CRLF>.<CRLF>\r\n")
+                .await?;
             let mut data = String::new();
             loop {
                 line.clear();
@@ -174,7 +187,10 @@ async fn dialog<S: AsyncRead + AsyncWrite + Unpin>(
             }
             let mut accepted = mail.clone();
             accepted.data = data;
-            mails.lock().unwrap_or_else(|e| e.into_inner()).push(accepted);
+            mails
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(accepted);
             "250 queued\r\n".into()
         } else if upper == "QUIT" {
             stream.get_mut().write_all(b"221 bye\r\n").await?;

@@ -19,13 +19,13 @@ impl Validator<'_> {
         for (i, channel) in alerts.channels.iter().enumerate() {
             let cp = at.key("channels").index(i);
             check_identifier(&mut self.issues, cp.key("id"), &channel.id, "channel id");
-            if let Some(first) = alerts.channels[..i]
-                .iter()
-                .position(|c| c.id == channel.id)
-            {
+            if let Some(first) = alerts.channels[..i].iter().position(|c| c.id == channel.id) {
                 self.issues.add(
                     cp.key("id"),
-                    format!("channel id {:?} is already used by channels[{first}]", channel.id),
+                    format!(
+                        "channel id {:?} is already used by channels[{first}]",
+                        channel.id
+                    ),
                     "channel ids unique in the file",
                 );
             }
@@ -57,7 +57,12 @@ impl Validator<'_> {
                     || top.subscriptions.iter().any(|s| &s.id == id);
                 if !known {
                     self.issues.add(
-                        FieldPath::root().key("alerts").key("rules").index(i).key("routes").index(j),
+                        FieldPath::root()
+                            .key("alerts")
+                            .key("rules")
+                            .index(i)
+                            .key("routes")
+                            .index(j),
                         format!("no route or subscription has the id {id:?}"),
                         "the id of a route (or, for dead_letters, of a subscription)",
                     );
@@ -149,7 +154,12 @@ impl Validator<'_> {
             return;
         }
         if let Some(slack) = &channel.slack {
-            self.secret(&cp.key("slack").key("webhook_url"), "", &slack.webhook_url, None);
+            self.secret(
+                &cp.key("slack").key("webhook_url"),
+                "",
+                &slack.webhook_url,
+                None,
+            );
         }
         if let Some(webhook) = &channel.webhook {
             let wp = cp.key("webhook");
@@ -178,7 +188,10 @@ impl Validator<'_> {
                     if let Err(problem) = can_sign(&*scheme, value.expose(), &webhook.url) {
                         self.issues.add(
                             wp.key("secrets").index(0),
-                            format!("scheme {} cannot sign with this secret: {problem}", webhook.scheme),
+                            format!(
+                                "scheme {} cannot sign with this secret: {problem}",
+                                webhook.scheme
+                            ),
                             "a signing secret of the scheme (standard-webhooks: whsec_<base64>)",
                         );
                     }
@@ -212,7 +225,11 @@ impl Validator<'_> {
             }
             if email.username.is_some() != email.password.is_some() {
                 self.issues.add(
-                    ep.key(if email.username.is_some() { "password" } else { "username" }),
+                    ep.key(if email.username.is_some() {
+                        "password"
+                    } else {
+                        "username"
+                    }),
                     "SMTP authentication needs both a user name and a password",
                     "both `username` and `password`, or neither",
                 );
@@ -279,12 +296,9 @@ fn check_mailbox(v: &mut Validator<'_>, at: FieldPath, mailbox: &str) {
         (Some(open), Some(inner)) => &inner[open + 1..],
         _ => mailbox,
     };
-    let valid = address
-        .split_once('@')
-        .is_some_and(|(user, domain)| {
-            !user.is_empty() && (domain.contains('.') || domain == "localhost")
-        })
-        && !address.contains(char::is_whitespace);
+    let valid = address.split_once('@').is_some_and(|(user, domain)| {
+        !user.is_empty() && (domain.contains('.') || domain == "localhost")
+    }) && !address.contains(char::is_whitespace);
     if !valid {
         v.issues.add(
             at,
@@ -320,7 +334,10 @@ secrets = [{ id = "primary", value = "s3cret" }]
 "#;
 
     fn load(alerts: &str) -> Result<Config, String> {
-        let env = HashMap::from([("SLACK_URL".to_owned(), "https://hooks.slack.test/x".to_owned())]);
+        let env = HashMap::from([(
+            "SLACK_URL".to_owned(),
+            "https://hooks.slack.test/x".to_owned(),
+        )]);
         Config::from_text(
             &format!("{ROUTE}\n{alerts}"),
             Format::Toml,

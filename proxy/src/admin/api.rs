@@ -35,9 +35,15 @@ pub(super) fn router(state: AdminState) -> Router<AdminState> {
         .route("/dlq/purge", post(dlq_purge))
         .route("/dlq/{id}", get(dlq_show).delete(dlq_delete))
         .route("/dlq/{id}/retry", post(dlq_retry_one))
+        .route("/alerts", get(alerts))
         .merge(super::subscriptions::router())
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such API route") })
         .layer(middleware::from_fn_with_state(state, authorize))
+}
+
+/// Built-in alerting: each rule, what fires now, each channel (no secrets: ids and kinds).
+async fn alerts(State(state): State<AdminState>) -> Json<Value> {
+    Json(state.persistent.alerts.get())
 }
 
 pub(super) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {

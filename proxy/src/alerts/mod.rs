@@ -45,6 +45,74 @@ pub(crate) fn publish_outcome(payload: impl FnOnce() -> Vec<u8>) {
     }
 }
 
+/// What `GET /api/v1/alerts` shows: each rule with its firing alerts, and each channel,
+/// as of the last evaluation.
+#[derive(Default)]
+pub(crate) struct Board(arc_swap::ArcSwap<serde_json::Value>);
+
+impl Board {
+    pub(crate) fn get(&self) -> serde_json::Value {
+        let value = self.0.load();
+        if value.is_null() {
+            return serde_json::json!({ "rules": [], "channels": [] });
+        }
+        (**value).clone()
+    }
+
+    fn update(
+        &self,
+        alerts: &hookguard_config::Alerts,
+        evaluator: &Evaluator,
+        channels: &HashMap<String, Arc<Channel>>,
+        now: u64,
+    ) {
+        let firing = evaluator.firing();
+        let rules: Vec<serde_json::Value> = alerts
+            .rules
+            .iter()
+            .map(|rule| {
+                let alerts: Vec<serde_json::Value> = firing
+                    .iter()
+                    .filter(|(id, _, _)| id == &rule.id)
+                    .map(|(_, labels, since)| {
+                        serde_json::json!({ "labels": labels, "since": rules::rfc3339(*since) })
+                    })
+                    .collect();
+                let silenced = rule
+                    .silence_until
+                    .filter(|until| until.0.unix_timestamp_nanos() / 1_000_000 > i128::from(now));
+                serde_json::json!({
+                    "id": rule.id,
+                    "kind": rule.kind.as_str(),
+                    "severity": rule.severity().as_str(),
+                    "threshold": rule.threshold(),
+                    "window_seconds": rule.window().get().as_secs_f64(),
+                    "channels": rule.channels,
+                    "silenced_until": silenced,
+                    "firing": alerts,
+                })
+            })
+            .collect();
+        let channels: Vec<serde_json::Value> = alerts
+            .channels
+            .iter()
+            .map(|spec| {
+                let built = channels.get(&spec.id);
+                serde_json::json!({
+                    "id": spec.id,
+                    "kind": spec.kinds().first().copied().unwrap_or_default(),
+                    "usable": built.is_some(),
+                })
+            })
+            .collect();
+        self.0.store(Arc::new(serde_json::json!({
+            "evaluated_at": rules::rfc3339(now),
+            "rules": rules,
+            "channels": channels,
+        })));
+    }
+}
+
 /// One reading of what `/metrics` serves, for `snapshot`.
 pub(crate) fn read_metrics(snapshot: &Snapshot) -> Samples {
     std::sync::LazyLock::force(&crate::metrics::METRICS);
@@ -57,12 +125,13 @@ pub(crate) fn read_metrics(snapshot: &Snapshot) -> Samples {
 pub(crate) fn start(
     live: Arc<LiveConfig<Snapshot>>,
     base_dir: PathBuf,
+    board: Arc<Board>,
     runtime: &tokio::runtime::Handle,
 ) {
-    runtime.spawn(run(live, base_dir));
+    runtime.spawn(run(live, base_dir, board));
 }
 
-async fn run(live: Arc<LiveConfig<Snapshot>>, base_dir: PathBuf) {
+async fn run(live: Arc<LiveConfig<Snapshot>>, base_dir: PathBuf, board: Arc<Board>) {
     let mut evaluator = Evaluator::default();
     let mut built: Option<(Vec<AlertChannel>, Arc<HashMap<String, Arc<Channel>>>)> = None;
     loop {
@@ -70,11 +139,14 @@ async fn run(live: Arc<LiveConfig<Snapshot>>, base_dir: PathBuf) {
         let Some(alerts) = snapshot.config.alerts.clone() else {
             if built.take().is_some() {
                 OUTCOMES.store(None);
+                board.0.store(Arc::new(serde_json::Value::Null));
             }
             tokio::time::sleep(Duration::from_secs(5)).await;
             continue;
         };
-        let stale = built.as_ref().is_none_or(|(specs, _)| *specs != alerts.channels);
+        let stale = built
+            .as_ref()
+            .is_none_or(|(specs, _)| *specs != alerts.channels);
         if stale {
             let channels = build_channels(&alerts.channels, &base_dir).await;
             OUTCOMES.store(
@@ -85,12 +157,17 @@ async fn run(live: Arc<LiveConfig<Snapshot>>, base_dir: PathBuf) {
             );
             built = Some((alerts.channels.clone(), Arc::new(channels)));
         }
-        let channels = built.as_ref().map(|(_, c)| Arc::clone(c)).unwrap_or_default();
+        let channels = built
+            .as_ref()
+            .map(|(_, c)| Arc::clone(c))
+            .unwrap_or_default();
         let samples = read_metrics(&snapshot);
         drop(snapshot);
-        for notification in evaluator.evaluate(&alerts, samples, now_ms()) {
+        let now = now_ms();
+        for notification in evaluator.evaluate(&alerts, samples, now) {
             dispatch(&channels, notification);
         }
+        board.update(&alerts, &evaluator, &channels, now);
         tokio::time::sleep(alerts.evaluate_every.get()).await;
     }
 }

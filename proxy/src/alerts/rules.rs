@@ -127,7 +127,10 @@ impl Notification {
 pub(crate) fn rfc3339(ms: u64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }
 
@@ -198,9 +201,9 @@ impl Evaluator {
         now: u64,
         out: &mut Vec<Notification>,
     ) {
-        let silenced = rule
-            .silence_until
-            .is_some_and(|until| (until.0.unix_timestamp_nanos() / 1_000_000) as i128 > now as i128);
+        let silenced = rule.silence_until.is_some_and(|until| {
+            (until.0.unix_timestamp_nanos() / 1_000_000) as i128 > now as i128
+        });
         let hold = rule.for_.map_or(0, |d| d.get().as_millis() as u64);
         let repeat = rule
             .repeat_interval
@@ -274,7 +277,6 @@ impl Evaluator {
     }
 
     /// Alerts firing now: (rule id, labels, firing since).
-    #[cfg(test)]
     pub(crate) fn firing(&self) -> Vec<(String, Labels, u64)> {
         let mut out: Vec<_> = self
             .states
@@ -475,7 +477,9 @@ pub(crate) fn quantile(q: f64, mut buckets: Vec<(f64, f64)>) -> Option<f64> {
             if count == lower_count {
                 return Some(bound);
             }
-            return Some(lower_bound + (bound - lower_bound) * (rank - lower_count) / (count - lower_count));
+            return Some(
+                lower_bound + (bound - lower_bound) * (rank - lower_count) / (count - lower_count),
+            );
         }
         lower_bound = bound;
         lower_count = count;

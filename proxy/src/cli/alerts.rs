@@ -1,12 +1,16 @@
 //! `hookguard alerts test -c FILE --channel NAME`: sends a test alert through one channel
 //! of a configuration file, with the channel's real settings and secrets. Exit 0 when the
 //! channel accepted it, 1 when it did not (stderr says why), 2 for a usage error.
+//!
+//! `hookguard alerts list`: the rules of a running sidecar and what fires now (its admin
+//! API, `GET /api/v1/alerts`), as a table or `--json`.
 
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use hookguard_config::Config;
 
+use super::dlq::{AdminArgs, Call};
 use super::EXIT_INVALID;
 use crate::alerts::channels::Channel;
 use crate::alerts::rules::Status;
@@ -15,6 +19,11 @@ use crate::alerts::rules::Status;
 pub(crate) enum AlertsCommand {
     /// Send a test alert through one channel (firing, then with --resolve resolved).
     Test(TestArgs),
+    /// The rules of a running sidecar, what fires now, and its channels.
+    List {
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -33,12 +42,19 @@ pub(crate) struct TestArgs {
 pub(crate) fn alerts(command: AlertsCommand) -> Result<u8, String> {
     match command {
         AlertsCommand::Test(args) => test(args),
+        AlertsCommand::List { admin } => list(&admin),
     }
 }
 
 fn test(args: TestArgs) -> Result<u8, String> {
+    // The log channel writes through tracing, as in the sidecar.
+    super::run::init_tracing();
     let config = Config::load(&args.config).map_err(|e| e.to_string())?;
-    let channels = config.alerts.as_ref().map(|a| &a.channels[..]).unwrap_or_default();
+    let channels = config
+        .alerts
+        .as_ref()
+        .map(|a| &a.channels[..])
+        .unwrap_or_default();
     let Some(mut spec) = channels.iter().find(|c| c.id == args.channel).cloned() else {
         let known: Vec<&str> = channels.iter().map(|c| c.id.as_str()).collect();
         return Err(if known.is_empty() {
@@ -96,4 +112,96 @@ fn test(args: TestArgs) -> Result<u8, String> {
         }
         Ok(0)
     })
+}
+
+fn list(admin: &AdminArgs) -> Result<u8, String> {
+    let answer = Call {
+        admin,
+        method: reqwest::Method::GET,
+        path: "/alerts".into(),
+        query: Vec::new(),
+        body: None,
+    }
+    .send()?;
+    let body = match answer {
+        Ok(body) => body,
+        Err(refusal) => {
+            eprintln!("hookguard: {refusal}");
+            return Ok(EXIT_INVALID);
+        }
+    };
+    if admin.json {
+        println!("{body:#}");
+        return Ok(0);
+    }
+    let rules = body["rules"].as_array().cloned().unwrap_or_default();
+    if rules.is_empty() {
+        println!("no alert rules ([alerts] is not configured)");
+        return Ok(0);
+    }
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+    table.set_header(["rule", "kind", "threshold", "window", "channels", "state"]);
+    for rule in &rules {
+        let firing: Vec<String> = rule["firing"]
+            .as_array()
+            .map(|alerts| {
+                alerts
+                    .iter()
+                    .map(|a| {
+                        let labels: Vec<String> = a["labels"]
+                            .as_object()
+                            .map(|l| {
+                                l.iter()
+                                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        format!(
+                            "FIRING {} since {}",
+                            labels.join(","),
+                            a["since"].as_str().unwrap_or_default()
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut state = if firing.is_empty() {
+            "ok".to_owned()
+        } else {
+            firing.join("\n")
+        };
+        if let Some(until) = rule["silenced_until"].as_str() {
+            state.push_str(&format!("\n(silenced until {until})"));
+        }
+        let channels: Vec<&str> = rule["channels"]
+            .as_array()
+            .map(|c| c.iter().filter_map(|v| v.as_str()).collect())
+            .unwrap_or_default();
+        table.add_row([
+            rule["id"].as_str().unwrap_or_default().to_owned(),
+            rule["kind"].as_str().unwrap_or_default().to_owned(),
+            rule["threshold"].to_string(),
+            format!("{}s", rule["window_seconds"]),
+            channels.join(", "),
+            state,
+        ]);
+    }
+    println!("{table}");
+    let unusable: Vec<&str> = body["channels"]
+        .as_array()
+        .map(|c| {
+            c.iter()
+                .filter(|ch| ch["usable"] == false)
+                .filter_map(|ch| ch["id"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    if !unusable.is_empty() {
+        println!(
+            "channels that could not be set up (see the sidecar's log): {}",
+            unusable.join(", ")
+        );
+    }
+    Ok(0)
 }

@@ -105,6 +105,7 @@ pub(crate) fn run(args: RunArgs) -> Result<u8, String> {
     crate::alerts::start(
         Arc::clone(&live),
         args.config.parent().map(PathBuf::from).unwrap_or_default(),
+        Arc::clone(&persistent.alerts),
         &handle,
     );
     health.loaded.store(true, Ordering::Release);
@@ -135,7 +136,7 @@ async fn exit_when_drained(in_flight: Arc<std::sync::atomic::AtomicUsize>) {
     }
 }
 
-fn init_tracing() {
+pub(crate) fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("HOOKGUARD_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,pingora=warn"));

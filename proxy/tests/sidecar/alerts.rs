@@ -22,8 +22,11 @@ fn json(body: &[u8]) -> serde_json::Value {
 /// Three forged deliveries on route `github`.
 async fn forged(proxy: &hookguard_tests::Sidecar, n: usize) {
     for i in 0..n {
-        let request =
-            Signer::new("github", "not-the-secret").post(&proxy.url("/webhooks/github"), b"{}", &format!("d-{i}"));
+        let request = Signer::new("github", "not-the-secret").post(
+            &proxy.url("/webhooks/github"),
+            b"{}",
+            &format!("d-{i}"),
+        );
         assert_eq!(send(request).await.status, 401);
     }
 }
@@ -36,6 +39,9 @@ async fn an_auth_failure_alert_reaches_slack_pagerduty_and_a_signed_webhook_then
     let receiver = upstream().record().start().await;
     let alerts = format!(
         r#"
+[admin]
+tokens = [{{ id = "ops", env = "ADMIN_TOKEN" }}]
+
 [alerts]
 evaluate_every = "100ms"
 
@@ -43,7 +49,7 @@ evaluate_every = "100ms"
 id = "forged"
 kind = "auth_failures"
 threshold = 2
-window = "2s"
+window = "4s"
 channels = ["slack", "pd", "hook", "log"]
 
 [[alerts.channels]]
@@ -66,9 +72,14 @@ log = {{}}
         receiver.addr()
     );
     let proxy = sidecar()
-        .config(config(&app, &alerts, &github_route("github", "/webhooks/github", "")))
+        .config(config(
+            &app,
+            &alerts,
+            &github_route("github", "/webhooks/github", ""),
+        ))
         .secret_env("SLACK_URL", &format!("http://{}{SLACK_PATH}", slack.addr()))
         .secret_env("PD_ROUTING_KEY", ROUTING_KEY)
+        .secret_env("ADMIN_TOKEN", "admin-token-3f9a")
         .start()
         .await;
 
@@ -78,15 +89,23 @@ log = {{}}
     assert!(slack.requests().is_empty(), "fired at the threshold");
     forged(&proxy, 1).await;
     assert_eventually!(
-        slack.requests().len() == 1 && pagerduty.requests().len() == 1 && receiver.requests().len() == 1,
+        slack.requests().len() == 1
+            && pagerduty.requests().len() == 1
+            && receiver.requests().len() == 1,
         "the firing notification reaches every channel"
     );
 
     let firing = slack.only_request();
     assert_eq!(firing.path, SLACK_PATH);
     let text = json(&firing.body)["text"].as_str().unwrap().to_owned();
-    assert!(text.contains("*FIRING* hookguard `forged` (warning)"), "{text}");
-    assert!(text.contains("route github: 3 authentication failures in 2s (threshold 2)"), "{text}");
+    assert!(
+        text.contains("*FIRING* hookguard `forged` (warning)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("route github: 3 authentication failures in 4s (threshold 2)"),
+        "{text}"
+    );
 
     let trigger = json(&pagerduty.only_request().body);
     assert_eq!(trigger["routing_key"], ROUTING_KEY);
@@ -95,7 +114,10 @@ log = {{}}
     assert_eq!(trigger["payload"]["severity"], "warning");
     assert_eq!(trigger["payload"]["source"], "hookguard");
     assert_eq!(trigger["payload"]["component"], "github");
-    assert!(trigger["payload"]["summary"].as_str().unwrap().starts_with("[FIRING] hookguard forged: route github"));
+    assert!(trigger["payload"]["summary"]
+        .as_str()
+        .unwrap()
+        .starts_with("[FIRING] hookguard forged: route github"));
 
     let signed = receiver.only_request();
     standardwebhooks::Webhook::new(WHSEC)
@@ -108,12 +130,25 @@ log = {{}}
     assert_eq!(event["labels"]["route"], "github");
     assert_eq!(event["value"], 3.0);
 
-    // The failures leave the 2 s window: resolved, once, everywhere.
+    // `alerts list` shows it firing (the admin API's GET /api/v1/alerts).
+    let list = alerts_list(&proxy, true).await;
+    let rule = &json(list.stdout.as_slice())["rules"][0];
+    assert_eq!(rule["id"], "forged");
+    assert_eq!(rule["firing"][0]["labels"]["route"], "github");
+    let table = String::from_utf8(alerts_list(&proxy, false).await.stdout).unwrap();
+    assert!(table.contains("FIRING route=github since"), "{table}");
+
+    // The failures leave the 4 s window: resolved, once, everywhere.
     assert_eventually!(
-        slack.requests().len() == 2 && pagerduty.requests().len() == 2 && receiver.requests().len() == 2,
+        slack.requests().len() == 2
+            && pagerduty.requests().len() == 2
+            && receiver.requests().len() == 2,
         "the resolved notification reaches every channel"
     );
-    let text = json(&slack.requests()[1].body)["text"].as_str().unwrap().to_owned();
+    let text = json(&slack.requests()[1].body)["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(text.contains("*RESOLVED*"), "{text}");
     let resolve = json(&pagerduty.requests()[1].body);
     assert_eq!(resolve["event_action"], "resolve");
@@ -131,13 +166,40 @@ log = {{}}
 
     let logged = proxy.stderr_lines();
     assert!(
-        logged.iter().any(|l| l.contains("hookguard::alerts") && l.contains("\"status\":\"firing\"")),
+        logged
+            .iter()
+            .any(|l| l.contains("hookguard::alerts") && l.contains("\"status\":\"firing\"")),
         "the log channel wrote the firing: {logged:?}"
     );
-    assert!(logged.iter().any(|l| l.contains("hookguard::alerts") && l.contains("\"status\":\"resolved\"")));
+    assert!(logged
+        .iter()
+        .any(|l| l.contains("hookguard::alerts") && l.contains("\"status\":\"resolved\"")));
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(slack.requests().len(), 2, "nothing more after the resolved");
+    let table = String::from_utf8(alerts_list(&proxy, false).await.stdout).unwrap();
+    assert!(table.contains(" ok "), "{table}");
     proxy.finish();
+}
+
+/// `hookguard alerts list [--json]` against `proxy`'s admin API.
+async fn alerts_list(proxy: &hookguard_tests::Sidecar, json: bool) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_hookguard"));
+    command
+        .args(["alerts", "list", "--admin"])
+        .arg(proxy.admin_url(""))
+        .env("HOOKGUARD_ADMIN_TOKEN", "admin-token-3f9a");
+    if json {
+        command.arg("--json");
+    }
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
 
 /// A configuration file for `hookguard alerts test`, in a temporary directory.
@@ -198,31 +260,55 @@ email = {{ server = "{}", from = "alerts@example.com", to = ["oncall@example.com
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("sent a test alert (firing) through channel mail (email)"), "{stdout}");
+    assert!(
+        stdout.contains("sent a test alert (firing) through channel mail (email)"),
+        "{stdout}"
+    );
     assert!(!stdout.contains("smtp-pass-5d1c") && !stderr.contains("smtp-pass-5d1c"));
     let mails = smtp.mails();
     assert_eq!(mails.len(), 2, "{mails:?}");
     for m in &mails {
         assert!(m.tls, "sent after STARTTLS");
-        assert_eq!(m.auth, Some(("hookguard".to_owned(), "smtp-pass-5d1c".to_owned())));
+        assert_eq!(
+            m.auth,
+            Some(("hookguard".to_owned(), "smtp-pass-5d1c".to_owned()))
+        );
         assert_eq!(m.from, "alerts@example.com");
         assert_eq!(m.to, ["oncall@example.com", "ops@example.com"]);
     }
-    assert!(mails[0].data.contains("Subject: [FIRING] hookguard test: a test alert"), "{}", mails[0].data);
-    assert!(mails[1].data.contains("Subject: [RESOLVED] hookguard test:"), "{}", mails[1].data);
+    assert!(
+        mails[0]
+            .data
+            .contains("Subject: [FIRING] hookguard test: a test alert"),
+        "{}",
+        mails[0].data
+    );
+    assert!(
+        mails[1]
+            .data
+            .contains("Subject: [RESOLVED] hookguard test:"),
+        "{}",
+        mails[1].data
+    );
 
     // Without the CA file the self-signed certificate is refused: nothing is sent.
     let out = alerts_test(&path, "untrusted", &[("SMTP_PASSWORD", "smtp-pass-5d1c")]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("channel untrusted (email): firing notification not delivered: SMTP"), "{stderr}");
+    assert!(
+        stderr.contains("channel untrusted (email): firing notification not delivered: SMTP"),
+        "{stderr}"
+    );
     assert_eq!(smtp.mails().len(), 2);
 
     // An unknown channel is a usage error that lists the channels.
     let out = alerts_test(&path, "nope", &[("SMTP_PASSWORD", "smtp-pass-5d1c")]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr.contains("no channel \"nope\"; the channels are mail, untrusted"), "{stderr}");
+    assert!(
+        stderr.contains("no channel \"nope\"; the channels are mail, untrusted"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
@@ -250,13 +336,21 @@ mqtt = {{ broker = "{}", outcomes_topic = "hookguard/outcomes" }}
         broker.addr()
     );
     let proxy = sidecar()
-        .config(config(&app, &alerts, &github_route("github", "/webhooks/github", "")))
+        .config(config(
+            &app,
+            &alerts,
+            &github_route("github", "/webhooks/github", ""),
+        ))
         .start()
         .await;
     // The feed starts once the channel is connected; requests before that are not queued.
     let mut seen = Vec::new();
     for i in 0..50 {
-        let good = Signer::new("github", SECRET).post(&proxy.url("/webhooks/github"), b"{}", &format!("ok-{i}"));
+        let good = Signer::new("github", SECRET).post(
+            &proxy.url("/webhooks/github"),
+            b"{}",
+            &format!("ok-{i}"),
+        );
         assert_eq!(send(good).await.status, 200);
         if let Some((topic, payload)) = outcomes_topic.next(Duration::from_millis(200)).await {
             seen.push((topic, json(&payload)));
@@ -278,7 +372,10 @@ mqtt = {{ broker = "{}", outcomes_topic = "hookguard/outcomes" }}
             break;
         }
     }
-    assert_eq!(rejected.expect("the forged request's outcome")["reason"], "signature_mismatch");
+    assert_eq!(
+        rejected.expect("the forged request's outcome")["reason"],
+        "signature_mismatch"
+    );
 
     let (topic, payload) = alerts_topic
         .next(Duration::from_secs(10))
@@ -292,7 +389,11 @@ mqtt = {{ broker = "{}", outcomes_topic = "hookguard/outcomes" }}
 
     // `alerts test` through the same channel, from the sidecar's own file.
     let out = alerts_test(proxy.config_path(), "mq", &[]).await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut tests = Vec::new();
     while let Some((_, payload)) = alerts_topic.next(Duration::from_secs(5)).await {
         let alert = json(&payload);

@@ -72,7 +72,11 @@ impl Email {
 
 /// The message's plain-text body.
 fn body(n: &Notification) -> String {
-    let labels: Vec<String> = n.labels.iter().map(|(k, v)| format!("  {k}: {v}\n")).collect();
+    let labels: Vec<String> = n
+        .labels
+        .iter()
+        .map(|(k, v)| format!("  {k}: {v}\n"))
+        .collect();
     format!(
         "{}\n\nrule: {} ({})\nstatus: {}\nseverity: {}\nvalue: {}\nthreshold: {}\nsince: {}\nat: {}\nlabels:\n{}",
         n.summary,

@@ -51,14 +51,25 @@ impl Channel {
     pub(crate) async fn build(spec: &AlertChannel, base_dir: &Path) -> Result<Self, String> {
         let mut outcomes = None;
         let (kind, notify): (&'static str, Box<dyn Notify>) = if let Some(c) = &spec.slack {
-            ("slack", Box::new(slack::Slack::new(secret(&c.webhook_url, base_dir, "slack.webhook_url").await?)?))
+            (
+                "slack",
+                Box::new(slack::Slack::new(
+                    secret(&c.webhook_url, base_dir, "slack.webhook_url").await?,
+                )?),
+            )
         } else if let Some(c) = &spec.webhook {
-            ("webhook", Box::new(webhook::Webhook::new(c, base_dir).await?))
+            (
+                "webhook",
+                Box::new(webhook::Webhook::new(c, base_dir).await?),
+            )
         } else if let Some(c) = &spec.email {
             ("email", Box::new(email::Email::new(c, base_dir).await?))
         } else if let Some(c) = &spec.pagerduty {
             let key = secret(&c.routing_key, base_dir, "pagerduty.routing_key").await?;
-            ("pagerduty", Box::new(pagerduty::PagerDuty::new(key, &c.url)?))
+            (
+                "pagerduty",
+                Box::new(pagerduty::PagerDuty::new(key, &c.url)?),
+            )
         } else if let Some(c) = &spec.mqtt {
             let password = match &c.password {
                 Some(p) => Some(secret(p, base_dir, "mqtt.password").await?),

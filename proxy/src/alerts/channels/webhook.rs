@@ -24,10 +24,14 @@ pub(super) struct Webhook {
 
 impl Webhook {
     pub(super) async fn new(spec: &WebhookChannel, base_dir: &Path) -> Result<Self, String> {
-        let scheme = spec.build_scheme().map_err(|e| format!("webhook.scheme: {e}"))?;
+        let scheme = spec
+            .build_scheme()
+            .map_err(|e| format!("webhook.scheme: {e}"))?;
         let secrets =
             crate::outbound::fetch_secrets(&spec.secrets, base_dir, "webhook.secrets").await?;
-        let first = secrets.first().ok_or("webhook.secrets: no signing secret")?;
+        let first = secrets
+            .first()
+            .ok_or("webhook.secrets: no signing secret")?;
         let key = scheme
             .parse_signing_key(first.expose_secret())
             .map_err(|e| format!("webhook.secrets[0]: {}: expected {}", e.problem, e.expected))?;
@@ -50,7 +54,12 @@ impl Notify for Webhook {
     async fn notify(&self, n: &Notification) -> Result<(), String> {
         let body = n.to_json().to_string().into_bytes();
         // One id per notification: a receiver drops a retried one as a duplicate.
-        let digest = sha2::Sha256::digest(format!("{}|{}|{}", n.alert_key(), n.status.as_str(), n.at_ms));
+        let digest = sha2::Sha256::digest(format!(
+            "{}|{}|{}",
+            n.alert_key(),
+            n.status.as_str(),
+            n.at_ms
+        ));
         let id = format!("alert_{}", hex::encode(&digest[..12]));
         let headers = http::HeaderMap::new();
         let request = WebhookRequest {
@@ -62,7 +71,14 @@ impl Notify for Webhook {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let signed = self
             .scheme
-            .sign(&request, &self.key, &SignOptions { timestamp: now, id: Some(id) })
+            .sign(
+                &request,
+                &self.key,
+                &SignOptions {
+                    timestamp: now,
+                    id: Some(id),
+                },
+            )
             .map_err(|e| format!("signing failed: {e}"))?;
         let mut all = self.headers.clone();
         for (name, value) in signed.headers {

@@ -107,7 +107,12 @@ fn failure_rate_fires_above_the_threshold_and_resolves_when_failures_leave_the_w
     let n = &out[0];
     assert_eq!(n.kind, AlertKind::FailureRate);
     assert!((n.value - 20.0 / 180.0).abs() < 1e-9, "{}", n.value);
-    assert!(n.summary.contains("route github: 11.1 % of requests failed over 5m"), "{}", n.summary);
+    assert!(
+        n.summary
+            .contains("route github: 11.1 % of requests failed over 5m"),
+        "{}",
+        n.summary
+    );
     assert_eq!(n.channels, ["ops"]);
     // 20 failures of 190 requests: still firing, already notified.
     m.count("github", "forwarded", "", 10);
@@ -233,7 +238,9 @@ fn an_old_secret_and_a_source_down_fire_and_resolve() {
         s.add_credentials(&credential_stats(too_old, state));
         s
     };
-    assert!(e.evaluate(&config, reading(false, SourceState::Up), T0).is_empty());
+    assert!(e
+        .evaluate(&config, reading(false, SourceState::Up), T0)
+        .is_empty());
     let out = e.evaluate(&config, reading(true, SourceState::Down), T0 + 15 * SEC);
     assert_eq!(
         statuses(&out),
@@ -242,8 +249,14 @@ fn an_old_secret_and_a_source_down_fire_and_resolve() {
             (Status::Firing, "vault secret/hookguard#github".into())
         ]
     );
-    assert_eq!(out[0].summary, "route github: secret primary is older than its max_age");
-    assert_eq!(out[1].summary, "secret source vault secret/hookguard#github: the last fetch failed");
+    assert_eq!(
+        out[0].summary,
+        "route github: secret primary is older than its max_age"
+    );
+    assert_eq!(
+        out[1].summary,
+        "secret source vault secret/hookguard#github: the last fetch failed"
+    );
     let out = e.evaluate(&config, reading(false, SourceState::Up), T0 + 30 * SEC);
     assert_eq!(
         statuses(&out),
@@ -286,7 +299,10 @@ fn a_silenced_rule_tells_nobody_until_the_silence_ends() {
     assert_eq!(e.firing().len(), 1, "the state moves on while silenced");
     let out = e.evaluate(&config, m.samples(), T0 + 600 * SEC);
     assert_eq!(statuses(&out), [(Status::Firing, "github".into())]);
-    assert_eq!(out[0].started_at_ms, T0, "it has been firing since the start");
+    assert_eq!(
+        out[0].started_at_ms, T0,
+        "it has been firing since the start"
+    );
 }
 
 #[test]
@@ -354,7 +370,10 @@ fn quantiles_interpolate_as_prometheus_does() {
     let b = vec![(1.0, 10.0), (2.0, 20.0), (f64::INFINITY, 20.0)];
     assert_eq!(quantile(0.75, b.clone()), Some(1.5));
     assert_eq!(quantile(0.5, b.clone()), Some(1.0));
-    assert_eq!(quantile(0.95, vec![(1.0, 0.0), (f64::INFINITY, 10.0)]), Some(1.0));
+    assert_eq!(
+        quantile(0.95, vec![(1.0, 0.0), (f64::INFINITY, 10.0)]),
+        Some(1.0)
+    );
     assert_eq!(quantile(0.95, vec![(1.0, 0.0), (f64::INFINITY, 0.0)]), None);
     assert_eq!(quantile(0.25, b), Some(0.5));
 }
@@ -364,12 +383,23 @@ fn the_rules_read_the_metrics_the_sidecar_exports() {
     let m = &crate::metrics::METRICS;
     let name = |c: &dyn prometheus::core::Collector| c.desc()[0].fq_name.clone();
     assert_eq!(name(&m.requests), "hookguard_requests_total");
-    assert_eq!(name(&m.request_duration), "hookguard_request_duration_seconds");
-    assert_eq!(name(&m.delivery.dead), "hookguard_delivery_dead_lettered_total");
-    assert_eq!(m.requests.desc()[0].variable_labels, ["route", "outcome", "reason"]);
+    assert_eq!(
+        name(&m.request_duration),
+        "hookguard_request_duration_seconds"
+    );
+    assert_eq!(
+        name(&m.delivery.dead),
+        "hookguard_delivery_dead_lettered_total"
+    );
+    assert_eq!(
+        m.requests.desc()[0].variable_labels,
+        ["route", "outcome", "reason"]
+    );
     assert_eq!(m.delivery.dead.desc()[0].variable_labels[0], "route");
     let rendered = crate::metrics::render_credentials(&credential_stats(true, SourceState::Down));
-    assert!(rendered.contains("hookguard_secret_source_up{source=\"vault secret/hookguard#github\"} 0"));
+    assert!(
+        rendered.contains("hookguard_secret_source_up{source=\"vault secret/hookguard#github\"} 0")
+    );
     assert!(rendered.contains("hookguard_secret_too_old{route=\"github\",secret_id=\"primary\"} 1"));
     let mut samples = Samples::default();
     samples.add_credentials(&credential_stats(true, SourceState::Down));
@@ -379,7 +409,10 @@ fn the_rules_read_the_metrics_the_sidecar_exports() {
 
 #[test]
 fn the_reason_lists_name_real_reasons() {
-    let known: Vec<&str> = hookguard_layers::Reason::ALL.iter().map(|r| r.as_str()).collect();
+    let known: Vec<&str> = hookguard_layers::Reason::ALL
+        .iter()
+        .map(|r| r.as_str())
+        .collect();
     for reason in FAILURE_REASONS.iter().chain(AUTH_REASONS) {
         assert!(known.contains(reason), "{reason} is not a Reason");
     }
