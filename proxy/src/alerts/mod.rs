@@ -31,6 +31,9 @@ use channels::Channel;
 use rules::{Evaluator, Notification};
 use samples::Samples;
 
+/// The built channels by id.
+type Channels = HashMap<String, Arc<Channel>>;
+
 /// Attempts per notification and channel.
 const ATTEMPTS: u32 = 3;
 
@@ -133,7 +136,8 @@ pub(crate) fn start(
 
 async fn run(live: Arc<LiveConfig<Snapshot>>, base_dir: PathBuf, board: Arc<Board>) {
     let mut evaluator = Evaluator::default();
-    let mut built: Option<(Vec<AlertChannel>, Arc<HashMap<String, Arc<Channel>>>)> = None;
+    // The channels, and the settings they were built from.
+    let mut built: Option<(Vec<AlertChannel>, Arc<Channels>)> = None;
     loop {
         let snapshot = live.current();
         let Some(alerts) = snapshot.config.alerts.clone() else {

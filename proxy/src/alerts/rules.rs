@@ -201,9 +201,9 @@ impl Evaluator {
         now: u64,
         out: &mut Vec<Notification>,
     ) {
-        let silenced = rule.silence_until.is_some_and(|until| {
-            (until.0.unix_timestamp_nanos() / 1_000_000) as i128 > now as i128
-        });
+        let silenced = rule
+            .silence_until
+            .is_some_and(|until| until.0.unix_timestamp_nanos() / 1_000_000 > i128::from(now));
         let hold = rule.for_.map_or(0, |d| d.get().as_millis() as u64);
         let repeat = rule
             .repeat_interval
