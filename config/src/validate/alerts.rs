@@ -1,7 +1,7 @@
 //! Checks of `[alerts]`: rules that name channels and routes that exist, thresholds that
 //! can be crossed, channels with exactly one kind and usable settings.
 
-use super::subscription::can_sign;
+use super::subscription::Signing;
 use super::{check_host_port, check_identifier, Validator};
 use crate::path::FieldPath;
 use crate::schema::{AlertChannel, AlertKind, AlertRule, Alerts, Config, Route};
@@ -164,50 +164,18 @@ impl Validator<'_> {
         if let Some(webhook) = &channel.webhook {
             let wp = cp.key("webhook");
             check_url(self, wp.key("url"), &webhook.url);
-            let scheme = match webhook.build_scheme() {
-                Ok(scheme) => Some(scheme),
-                Err(e) => {
-                    self.issues.add(
-                        wp.key("scheme"),
-                        e.to_string(),
-                        format!("one of {}", crate::SCHEME_NAMES.join(", ")),
-                    );
-                    None
-                }
-            };
-            if webhook.secrets.is_empty() {
-                self.issues.add(
-                    wp.key("secrets"),
-                    "no signing secret",
-                    "at least one secret, e.g. [{ id = \"v1\", env = \"ALERT_WEBHOOK_SECRET\" }]",
-                );
-            }
-            self.named_secrets(&wp.key("secrets"), &webhook.secrets, "secret id");
-            if let (Some(scheme), Some(first)) = (scheme, webhook.secrets.first()) {
-                if let Ok(Some(value)) = first.resolve_local(self.env, &self.base_dir) {
-                    if let Err(problem) = can_sign(&*scheme, value.expose(), &webhook.url) {
-                        self.issues.add(
-                            wp.key("secrets").index(0),
-                            format!(
-                                "scheme {} cannot sign with this secret: {problem}",
-                                webhook.scheme
-                            ),
-                            "a signing secret of the scheme (standard-webhooks: whsec_<base64>)",
-                        );
-                    }
-                }
-            }
-            for (name, value) in &webhook.headers {
-                if http::HeaderName::try_from(name.as_str()).is_err()
-                    || http::HeaderValue::try_from(value.as_str()).is_err()
-                {
-                    self.issues.add(
-                        wp.key("headers").key(name.clone()),
-                        "not a valid header name and value",
-                        "a header name such as \"X-Team\" and a visible ASCII value",
-                    );
-                }
-            }
+            self.signing(
+                &wp,
+                &Signing {
+                    scheme_name: &webhook.scheme,
+                    hmac: webhook.hmac.is_some(),
+                    scheme: webhook.build_scheme(),
+                    secrets: &webhook.secrets,
+                    url: &webhook.url,
+                    example_env: "ALERT_WEBHOOK_SECRET",
+                },
+            );
+            self.extra_headers(&wp.key("headers"), &webhook.headers);
         }
         if let Some(email) = &channel.email {
             let ep = cp.key("email");
