@@ -8,8 +8,9 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Debian packages the build and tests need: a C toolchain and cmake (pingora's zlib-ng),
 # pkg-config; chromium and chromium-driver for the console's browser test (proxy/tests/console.rs);
-# graphviz: the tests render `hookguard graph --format dot` with `dot`.
-APT_PACKAGES := build-essential cmake pkg-config curl chromium chromium-driver graphviz
+# graphviz: the tests render `hookguard graph --format dot` with `dot`; mosquitto: the MQTT
+# alert channel's tests start a real broker.
+APT_PACKAGES := build-essential cmake pkg-config curl chromium chromium-driver graphviz mosquitto
 
 .PHONY: deps demo test lint features layers-docs deny bench fuzz-check deploy-check mutants
 

@@ -281,3 +281,57 @@ fn walk(node: &Value, at: &str, undocumented: &mut Vec<String>) {
         _ => {}
     }
 }
+
+#[test]
+fn the_alerts_example_loads_as_is_and_its_commented_channels_load_too() {
+    let config = load(&example("alerts.toml"), HashMap::new());
+    let alerts = config.alerts.as_ref().expect("[alerts]");
+    assert_eq!(alerts.rules.len(), 6);
+    assert_eq!(alerts.rules[1].for_.unwrap().get().as_secs(), 120);
+    // The commented-out channels, uncommented, with their variables set.
+    let text = std::fs::read_to_string(example("alerts.toml")).unwrap();
+    let (head, channels) = text.split_once("# [[alerts.channels]]\n").unwrap();
+    let uncommented: String = channels
+        .lines()
+        .map(|l| l.strip_prefix("# ").unwrap_or(l.trim_start_matches('#')))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("alerts.toml");
+    std::fs::write(&path, format!("{head}[[alerts.channels]]\n{uncommented}\n")).unwrap();
+    let env = [
+        (
+            "SLACK_WEBHOOK_URL",
+            "https://hooks.slack.com/services/T/B/x",
+        ),
+        ("PAGERDUTY_ROUTING_KEY", "key"),
+        (
+            "ALERT_WEBHOOK_SECRET",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        ),
+        ("SMTP_PASSWORD", "p"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let config = load(&path, env);
+    let kinds: Vec<Vec<&str>> = config
+        .alerts
+        .as_ref()
+        .unwrap()
+        .channels
+        .iter()
+        .map(|c| c.kinds())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ["log"],
+            ["slack"],
+            ["pagerduty"],
+            ["webhook"],
+            ["email"],
+            ["mqtt"]
+        ]
+    );
+}

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod alerts;
 mod cli;
 mod diagnose;
 mod metrics;

@@ -63,6 +63,8 @@ pub(crate) struct Persistent {
     outbound: tokio::sync::OnceCell<Arc<crate::outbound::Outbound>>,
     /// The admin API's state, opened by the first configuration with an admin token.
     operator: tokio::sync::OnceCell<Arc<crate::state::OperatorState>>,
+    /// Built-in alerting's state, for the admin API (`GET /api/v1/alerts`).
+    pub(crate) alerts: Arc<crate::alerts::Board>,
 }
 
 impl Persistent {
@@ -76,6 +78,7 @@ impl Persistent {
             base_dir,
             queue: tokio::sync::OnceCell::new(),
             admin_tokens: Arc::default(),
+            alerts: Arc::default(),
             outbound: tokio::sync::OnceCell::new(),
             operator: tokio::sync::OnceCell::new(),
         }

@@ -33,15 +33,19 @@
 
 pub mod browser;
 mod client;
+mod mosquitto;
 mod sidecar;
 mod signing;
+mod smtp;
 mod upstream;
 
 pub use browser::Browser;
 pub use client::{send, try_send, Answer, RawConn};
 pub use fantoccini;
+pub use mosquitto::{Mosquitto, Subscriber};
 pub use sidecar::{sidecar, Sidecar, SidecarBuilder};
 pub use signing::Signer;
+pub use smtp::{Mail, SmtpServer};
 pub use upstream::{upstream, Recorded, Upstream, UpstreamBuilder};
 
 #[doc(hidden)]

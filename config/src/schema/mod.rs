@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::path::SourceMap;
 use crate::units::{ByteSize, HumanDuration, Tolerance};
 
+mod alerts;
 mod connections;
 mod delivery;
 mod ip;
@@ -18,6 +19,10 @@ mod rules;
 mod secret;
 mod subscription;
 
+pub use alerts::{
+    AlertChannel, AlertKind, AlertRule, Alerts, EmailChannel, EmailTls, LogChannel, MqttChannel,
+    PagerDutyChannel, Severity, SlackChannel, WebhookChannel,
+};
 pub use connections::Connections;
 pub use delivery::{
     default_retry_schedule, Admin, BreakerSettings, DeliveryMode, DurabilityName, EventLogSettings,
@@ -80,6 +85,10 @@ pub struct Config {
     /// admin API). Needs `[outbound]`.
     #[serde(default)]
     pub subscriptions: Vec<Subscription>,
+    /// Built-in alerting: rules on the sidecar's own counters and the channels they notify
+    /// (Slack, a signed webhook, email, PagerDuty, MQTT, the log). Unset: none.
+    #[serde(default)]
+    pub alerts: Option<Alerts>,
     /// Where each value was in the file it was loaded from.
     #[serde(skip)]
     #[schemars(skip)]

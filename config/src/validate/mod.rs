@@ -12,6 +12,7 @@ use crate::path::FieldPath;
 use crate::schema::{Config, Defaults, Rate, Route};
 use crate::units::{HumanDuration, Tolerance};
 
+mod alerts;
 mod delivery;
 mod matches;
 mod secrets;
@@ -138,6 +139,7 @@ impl<'a> Validator<'a> {
         }
         self.queue_settings(config);
         self.outbound(config);
+        self.alerts(config);
     }
 
     pub(crate) fn route(&mut self, index: usize, route: &Route, defaults: &Defaults) {
@@ -205,6 +207,7 @@ impl<'a> Validator<'a> {
         if let Some(top) = top {
             self.subscription_ids(routes, &top.subscriptions);
             self.capture_routes(routes, &top.admin);
+            self.alert_routes(routes, top);
         }
         if total == 0 && !outbound_only {
             self.issues.add(

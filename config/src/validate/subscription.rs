@@ -169,46 +169,17 @@ impl Validator<'_> {
                 );
             }
         }
-        if sub.hmac.is_some() && sub.scheme != "hmac" {
-            self.issues.add(
-                sp.key("hmac"),
-                format!(
-                    "the `hmac` table has no effect with scheme {:?}",
-                    sub.scheme
-                ),
-                "scheme = \"hmac\", or no `hmac` table",
-            );
-        }
-        let scheme = match sub.build_scheme() {
-            Ok(scheme) => Some(scheme),
-            Err(e) => {
-                self.issues.add(
-                    sp.key("scheme"),
-                    e.to_string(),
-                    format!("one of {}", crate::SCHEME_NAMES.join(", ")),
-                );
-                None
-            }
-        };
-        if sub.secrets.is_empty() {
-            self.issues.add(
-                sp.key("secrets"),
-                "no signing secret",
-                "at least one secret, e.g. [{ id = \"v1\", env = \"CUSTOMER_WEBHOOK_SECRET\" }]",
-            );
-        }
-        self.named_secrets(&sp.key("secrets"), &sub.secrets, "secret id");
-        if let (Some(scheme), Some(first)) = (scheme, sub.secrets.first()) {
-            if let Ok(Some(value)) = first.resolve_local(self.env, &self.base_dir) {
-                if let Err(problem) = can_sign(&*scheme, value.expose(), &sub.url) {
-                    self.issues.add(
-                        sp.key("secrets").index(0),
-                        format!("scheme {} cannot sign events with this secret: {problem}", sub.scheme),
-                        "a signing secret of the scheme (standard-webhooks: whsec_<base64>), and a scheme that signs JSON bodies in headers",
-                    );
-                }
-            }
-        }
+        self.signing(
+            sp,
+            &Signing {
+                scheme_name: &sub.scheme,
+                hmac: sub.hmac.is_some(),
+                scheme: sub.build_scheme(),
+                secrets: &sub.secrets,
+                url: &sub.url,
+                example_env: "CUSTOMER_WEBHOOK_SECRET",
+            },
+        );
         if !RETRIES.contains(&sub.max_retries) {
             self.issues.add(
                 sp.key("max_retries"),
@@ -233,17 +204,7 @@ impl Validator<'_> {
         if let Some(rate) = &sub.rate_limit {
             check_rate(&mut self.issues, sp.key("rate_limit"), rate);
         }
-        for (name, value) in &sub.headers {
-            let valid = http::HeaderName::try_from(name.as_str()).is_ok()
-                && http::HeaderValue::try_from(value.as_str()).is_ok();
-            if !valid {
-                self.issues.add(
-                    sp.key("headers").key(name.clone()),
-                    "not a valid header name and value",
-                    "a header name such as \"X-Tenant\" and a visible ASCII value",
-                );
-            }
-        }
+        self.extra_headers(&sp.key("headers"), &sub.headers);
         if let Some(auth) = &sub.auth {
             let at = sp.key("auth");
             match auth.kind {
@@ -294,6 +255,88 @@ fn valid_filter(filter: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '/'))
+}
+
+/// How a subscription or an alert webhook signs what it sends.
+pub(super) struct Signing<'a> {
+    pub(super) scheme_name: &'a str,
+    /// Whether an `hmac` table is set.
+    pub(super) hmac: bool,
+    pub(super) scheme:
+        Result<std::sync::Arc<dyn hookguard_layers::verify::Scheme>, crate::schema::SchemeError>,
+    pub(super) secrets: &'a [crate::schema::SecretSpec],
+    pub(super) url: &'a str,
+    /// The variable the "no signing secret" hint names.
+    pub(super) example_env: &'a str,
+}
+
+impl Validator<'_> {
+    /// The scheme builds, `hmac` is set only with it, there is a signing secret, and the
+    /// first one signs JSON in headers.
+    pub(super) fn signing(&mut self, at: &FieldPath, signing: &Signing<'_>) {
+        if signing.hmac && signing.scheme_name != "hmac" {
+            self.issues.add(
+                at.key("hmac"),
+                format!(
+                    "the `hmac` table has no effect with scheme {:?}",
+                    signing.scheme_name
+                ),
+                "scheme = \"hmac\", or no `hmac` table",
+            );
+        }
+        let scheme = match &signing.scheme {
+            Ok(scheme) => Some(scheme),
+            Err(e) => {
+                self.issues.add(
+                    at.key("scheme"),
+                    e.to_string(),
+                    format!("one of {}", crate::SCHEME_NAMES.join(", ")),
+                );
+                None
+            }
+        };
+        if signing.secrets.is_empty() {
+            self.issues.add(
+                at.key("secrets"),
+                "no signing secret",
+                format!(
+                    "at least one secret, e.g. [{{ id = \"v1\", env = \"{}\" }}]",
+                    signing.example_env
+                ),
+            );
+        }
+        self.named_secrets(&at.key("secrets"), signing.secrets, "secret id");
+        if let (Some(scheme), Some(first)) = (scheme, signing.secrets.first()) {
+            if let Ok(Some(value)) = first.resolve_local(self.env, &self.base_dir) {
+                if let Err(problem) = can_sign(&**scheme, value.expose(), signing.url) {
+                    self.issues.add(
+                        at.key("secrets").index(0),
+                        format!("scheme {} cannot sign events with this secret: {problem}", signing.scheme_name),
+                        "a signing secret of the scheme (standard-webhooks: whsec_<base64>), and a scheme that signs JSON bodies in headers",
+                    );
+                }
+            }
+        }
+    }
+
+    /// Extra headers sent with each request: valid names and values.
+    pub(super) fn extra_headers(
+        &mut self,
+        at: &FieldPath,
+        headers: &std::collections::BTreeMap<String, String>,
+    ) {
+        for (name, value) in headers {
+            let valid = http::HeaderName::try_from(name.as_str()).is_ok()
+                && http::HeaderValue::try_from(value.as_str()).is_ok();
+            if !valid {
+                self.issues.add(
+                    at.key(name.clone()),
+                    "not a valid header name and value",
+                    "a header name such as \"X-Tenant\" and a visible ASCII value",
+                );
+            }
+        }
+    }
 }
 
 /// Whether `scheme` signs a JSON event with `secret` in headers only.

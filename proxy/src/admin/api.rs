@@ -90,6 +90,7 @@ fn documented() -> OpenApiRouter<AdminState> {
         .routes(routes!(dead_letters::dlq_purge))
         .routes(routes!(dead_letters::dlq_show, dead_letters::dlq_delete))
         .routes(routes!(dead_letters::dlq_retry_one))
+        .routes(routes!(alerts))
         .merge(super::subscriptions::router())
 }
 
@@ -135,6 +136,15 @@ pub(super) fn router(state: AdminState) -> Router<AdminState> {
     router
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such API route") })
         .layer(middleware::from_fn_with_state(state, authorize))
+}
+
+/// Built-in alerting: each rule, what fires now, each channel (no secrets: ids and kinds).
+#[utoipa::path(get, path = "/alerts", tag = "alerts",
+    responses(
+        (status = 200, description = "Each alert rule, what fires now and since when, each channel (ids and kinds, no secrets)", body = Value),
+    ))]
+async fn alerts(State(state): State<AdminState>) -> Json<Value> {
+    Json(state.persistent.alerts.get())
 }
 
 pub(super) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {

@@ -1,10 +1,11 @@
 //! The command line: `hookguard run`, `check`, `config schema`, `verify`, `sign`, `dlq`,
 //! `queue`, `events`, `subscriptions`, `sandbox`, `explain`, `graph`,
-//! `secrets validate`.
+//! `secrets validate`, `alerts`.
 //!
 //! Exit codes are part of the interface (other tools call these commands): 0 success,
 //! 1 the request is invalid, 2 a usage error or an unusable secret.
 
+mod alerts;
 mod check;
 mod dlq;
 mod echo;
@@ -83,6 +84,9 @@ enum Command {
     /// Check the routes' secrets where they live (env, file, Vault, Infisical).
     #[command(subcommand)]
     Secrets(secrets::SecretsCommand),
+    /// Built-in alerting: send a test alert through a channel of a configuration file.
+    #[command(subcommand)]
+    Alerts(alerts::AlertsCommand),
 }
 
 /// The configured route ids, for "expected one of" messages.
@@ -117,6 +121,7 @@ impl Cli {
             Command::Explain(args) => explain::run(args),
             Command::Graph(args) => graph::run(args),
             Command::Secrets(command) => secrets::secrets(command),
+            Command::Alerts(command) => alerts::alerts(command),
         };
         match result {
             Ok(code) => ExitCode::from(code),

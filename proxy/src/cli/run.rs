@@ -101,6 +101,13 @@ pub(crate) fn run(args: RunArgs) -> Result<u8, String> {
             }
         }
     });
+    // Built-in alerting ([alerts]): evaluated on the background runtime.
+    crate::alerts::start(
+        Arc::clone(&live),
+        args.config.parent().map(PathBuf::from).unwrap_or_default(),
+        Arc::clone(&persistent.alerts),
+        &handle,
+    );
     health.loaded.store(true, Ordering::Release);
     tracing::info!(listen = %config.listen, admin = %admin_addr, routes = config.routes.len(), "hookguard running");
     // Keeps the background runtime alive for the life of the process.
@@ -129,7 +136,7 @@ async fn exit_when_drained(in_flight: Arc<std::sync::atomic::AtomicUsize>) {
     }
 }
 
-fn init_tracing() {
+pub(crate) fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("HOOKGUARD_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,pingora=warn"));

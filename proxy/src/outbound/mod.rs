@@ -42,7 +42,7 @@ mod metrics;
 mod subscriptions;
 mod transport;
 
-pub(crate) use subscriptions::{Origin, Resolved};
+pub(crate) use subscriptions::{fetch as fetch_secrets, Origin, Resolved};
 
 use subscriptions::{ApiFile, Registry};
 use transport::SigningTransport;

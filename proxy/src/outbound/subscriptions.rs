@@ -182,7 +182,8 @@ fn limiter(rate: &hookguard_config::Rate) -> Result<Limiter, String> {
     Ok(governor::RateLimiter::direct(governor))
 }
 
-async fn fetch(
+/// The values of `specs`, fetched from their sources (`what` names them in errors).
+pub(crate) async fn fetch(
     specs: &[hookguard_config::SecretSpec],
     base_dir: &Path,
     what: &str,

@@ -111,6 +111,8 @@ pub(super) fn record(
     if serde_json::to_writer(&mut buf, &line).is_err() {
         return;
     }
+    // The same line, to an MQTT channel's `outcomes_topic` when one is configured.
+    crate::alerts::publish_outcome(|| buf.clone());
     buf.push(b'\n');
     let _ = std::io::stdout().lock().write_all(&buf);
     crate::state::record(Some(snapshot), req, &ctx.body, &buf);

@@ -3,6 +3,7 @@
 
 mod admin_api;
 mod admission;
+mod alerts;
 mod crash;
 mod forwarding;
 mod hardening;
