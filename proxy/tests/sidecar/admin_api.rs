@@ -453,6 +453,7 @@ async fn every_route_is_in_the_openapi_document_and_answers_as_documented() {
         ("post", "/routes/{id}/secrets/refresh"),
         ("get", "/events"),
         ("get", "/events/{id}"),
+        ("get", "/alerts"),
         ("get", "/audit"),
         ("get", "/queue/stats"),
         ("get", "/dlq"),

@@ -17,7 +17,7 @@ async fn bodies_of_every_size_reach_the_app_intact_whatever_the_framing() {
         .start()
         .await;
     let signer = Signer::new("github", SECRET);
-    // Around pingora's 64 KiB retry buffer, beyond which the sidecar forwards by itself.
+    // Around 64 KiB, where the old adapter switched forwarding paths, and the relay buffer.
     let sizes = [0, 64 * 1024, 64 * 1024 + 1, 1024 * 1024];
     let mut expected = Vec::new();
     for size in sizes {
@@ -321,7 +321,7 @@ rewrite = "/internal/{id}"
         .start()
         .await;
     let signer = Signer::new("github", SECRET);
-    // A small body (pingora's own path) and one beyond its 64 KiB retry buffer (ours).
+    // A small body and one beyond 64 KiB (two paths in the old adapter).
     for (n, size) in [(1, 10), (2, 70 * 1024)] {
         let body = body_of(size);
         let url = proxy.url("/webhooks/billing/orders/7?x=1");

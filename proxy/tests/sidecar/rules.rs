@@ -211,7 +211,7 @@ remove_headers = ["X-Remove-Me"]
     );
     let proxy = sidecar().config(config(&app, "", &routes)).start().await;
     let url = proxy.url("/webhooks/github");
-    // Below and above pingora's 64 KiB retry buffer: pingora would replay the bytes it read.
+    // Below and above 64 KiB (the old adapter had two forwarding paths split there).
     for (i, padding) in [10usize, 100 * 1024].into_iter().enumerate() {
         let payload = serde_json::json!({
             "ref": "refs/heads/main",
