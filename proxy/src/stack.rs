@@ -296,6 +296,9 @@ async fn build_route(
     if route.replay.enabled {
         let policy = ReplayPolicy::with_store(id.clone(), Arc::clone(&persistent.replay))
             .tolerance(tolerance)
+            // A doubled id header is refused, and so is a missing id where the provider
+            // always sends one: either would pass the guard untracked.
+            .delivery_ids(&scheme.delivery_id_source())
             .window(route.replay.window(tolerance))
             .on_duplicate(if route.replay.duplicate_status == 409 {
                 OnDuplicate::Conflict

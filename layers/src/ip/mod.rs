@@ -59,6 +59,8 @@
 #![allow(clippy::result_large_err)]
 
 mod forwarded;
+#[doc(hidden)]
+pub mod fuzzing;
 mod future;
 mod layer;
 mod peer;
