@@ -29,8 +29,7 @@ fn app(
     scheme: &str,
     secret: &str,
 ) -> (
-    impl Service<Request<Full<Bytes>>, Response = Response<Full<Bytes>>, Error = Infallible>
-        + Clone,
+    impl Service<Request<Full<Bytes>>, Response = Response<Full<Bytes>>, Error = Infallible> + Clone,
     Arc<AtomicUsize>,
 ) {
     let scheme = schemes::by_name(scheme).unwrap();
@@ -81,7 +80,11 @@ async fn a_repeated_delivery_id_header_is_refused_not_passed_untracked() {
         assert!(body.contains(r#""error":"duplicate_header""#), "{body}");
         assert!(body.contains("x-github-delivery appears 2 times"), "{body}");
     }
-    assert_eq!(calls.load(Ordering::SeqCst), 0, "a doubled id reached the app");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        0,
+        "a doubled id reached the app"
+    );
 }
 
 #[tokio::test]
@@ -90,7 +93,10 @@ async fn a_missing_delivery_id_is_refused_when_the_provider_always_sends_one() {
     let (status, body) = send(&mut app, &[("X-Hub-Signature-256", SIGNATURE)], BODY).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body.contains(r#""error":"missing_delivery_id""#), "{body}");
-    assert!(body.contains("x-github-delivery is missing or empty"), "{body}");
+    assert!(
+        body.contains("x-github-delivery is missing or empty"),
+        "{body}"
+    );
     // With the id, the delivery goes through once, and its resend is a duplicate.
     let with_id = [
         ("X-Hub-Signature-256", SIGNATURE),
@@ -133,7 +139,8 @@ async fn shopify_deliveries_without_an_id_pass_but_a_doubled_id_does_not() {
 fn every_scheme_declares_the_delivery_id_it_reports() {
     // Body ids live in these fields (Stripe, Discord `id`; Square `event_id`; Paddle
     // `notification_id`); Discord needs an interaction `type`.
-    let body = br#"{"id":"evt_1","event_id":"evt_1","notification_id":"evt_1","type":1,"event_type":"x"}"#;
+    let body =
+        br#"{"id":"evt_1","event_id":"evt_1","notification_id":"evt_1","type":1,"event_type":"x"}"#;
     for name in schemes::NAMES {
         let scheme = schemes::by_name(name).unwrap();
         let source = scheme.delivery_id_source();

@@ -522,7 +522,10 @@ secrets = [{ id = "primary", value = "x" }]
         guard("github").ends_with("(duplicates answered 200; the delivery id is not signed, so it stops exact resends only)"),
         "{summary}"
     );
-    assert!(guard("stripe").ends_with("(duplicates answered 200)"), "{summary}");
+    assert!(
+        guard("stripe").ends_with("(duplicates answered 200)"),
+        "{summary}"
+    );
     assert!(
         guard("slack").contains("the scheme sends no delivery id"),
         "{summary}"

@@ -30,8 +30,8 @@ pub fn forwarded(data: &[u8]) {
         // An untrusted peer: the header must never be read.
         _ => IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7)),
     };
-    let trusted = parse_networks(["127.0.0.0/8", "::1", "10.0.0.0/8", "fd00::/8"])
-        .expect("static networks");
+    let trusted =
+        parse_networks(["127.0.0.0/8", "::1", "10.0.0.0/8", "fd00::/8"]).expect("static networks");
     let policy = IpPolicy::builder()
         .trust_proxies(header, trusted.clone())
         .build();
@@ -89,6 +89,9 @@ pub fn ip_list(data: &[u8]) {
     }
     let set: IpSet = parsed.iter().collect();
     for net in &parsed {
-        assert!(set.contains(net.network()) && set.contains(net.broadcast()), "{net}");
+        assert!(
+            set.contains(net.network()) && set.contains(net.broadcast()),
+            "{net}"
+        );
     }
 }

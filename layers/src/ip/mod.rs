@@ -59,9 +59,9 @@
 #![allow(clippy::result_large_err)]
 
 mod forwarded;
+mod future;
 #[doc(hidden)]
 pub mod fuzzing;
-mod future;
 mod layer;
 mod peer;
 mod policy;

@@ -54,8 +54,8 @@ pub use json::{top_level_field, top_level_string};
 pub(crate) use layer::collect_body;
 pub use layer::{VerifySignature, VerifySignatureLayer, DEFAULT_MAX_BODY};
 pub use scheme::{
-    match_mac, optional_header, DeliveryIdSource, parse_unix_seconds, single_header, verify_timestamped_hex_list,
-    Scheme, SignOptions, SignOutput, Verified, VerifyContext, WebhookRequest,
+    match_mac, optional_header, parse_unix_seconds, single_header, verify_timestamped_hex_list,
+    DeliveryIdSource, Scheme, SignOptions, SignOutput, Verified, VerifyContext, WebhookRequest,
 };
 pub use secret::{Key, KeyEntry, Keyring};
 pub use verifier::{KeySource, Verifier};
