@@ -75,11 +75,6 @@ pub(crate) enum Lookup<'a> {
 }
 
 impl Snapshot {
-    pub(crate) fn with_config(mut self, config: hookguard_config::Config) -> Self {
-        self.config = Arc::new(config);
-        self
-    }
-
     pub(crate) fn lookup(&self, path: &str) -> Lookup<'_> {
         match self.router.lookup(path) {
             hookguard_config::Lookup::Route { index } => self

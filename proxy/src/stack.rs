@@ -136,7 +136,10 @@ where
 }
 
 /// Builds every route. Must run inside a tokio runtime (credential fetches, range refreshes).
-pub(crate) async fn build(config: &Config, persistent: &Persistent) -> Result<Snapshot, String> {
+/// The snapshot keeps `config` (no copy: a platform's file holds 100,000 keys).
+pub(crate) async fn build(config: Config, persistent: &Persistent) -> Result<Snapshot, String> {
+    let snapshot_config = Arc::new(config);
+    let config: &Config = &snapshot_config;
     let credentials = CachedCredentials::new();
     let global = match &config.global_rate_limit {
         Some(rate) => Some(persistent.limiter(format!("global {rate:?}"), || {
@@ -201,7 +204,7 @@ pub(crate) async fn build(config: &Config, persistent: &Persistent) -> Result<Sn
             let refresher = credentials.spawn_refresher(CREDENTIAL_REFRESH);
             (credentials, refresher)
         },
-        config: Arc::new(config.clone()),
+        config: snapshot_config,
         queue,
     })
 }
@@ -333,7 +336,12 @@ async fn build_route(
         shadow: route.mode(defaults) == Mode::Shadow,
         body_limit,
         body_timeout: route.body_read_timeout(defaults),
-        config: route.clone(),
+        // The router holds the keys; the route needs its rewrite and match kind.
+        config: {
+            let mut route = route.clone();
+            route.matches.keys = Vec::new();
+            route
+        },
         queue: crate::queue::QueuedRoute::new(config, route)?,
         header_stage,
         body_stage,
