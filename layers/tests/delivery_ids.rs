@@ -13,6 +13,7 @@ use hookguard_layers::verify::{
 };
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
+use tower::util::BoxCloneService;
 use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
 
 // GitHub docs, "Validating webhook deliveries".
@@ -24,14 +25,11 @@ const SHOPIFY_SECRET: &str = "test_secret_key";
 const SHOPIFY_BODY: &str = r#"{"foo": "bar"}"#;
 const SHOPIFY_HMAC: &str = "B23tXN681gZ0qIWNRrgtzBE9XSDo5yaUu6wfmhu3a7g=";
 
+/// The app behind verification and the replay guard.
+type App = BoxCloneService<Request<Full<Bytes>>, Response<Full<Bytes>>, Infallible>;
+
 /// A verified, replay-guarded app for `scheme`, and how many requests reached it.
-fn app(
-    scheme: &str,
-    secret: &str,
-) -> (
-    impl Service<Request<Full<Bytes>>, Response = Response<Full<Bytes>>, Error = Infallible> + Clone,
-    Arc<AtomicUsize>,
-) {
+fn app(scheme: &str, secret: &str) -> (App, Arc<AtomicUsize>) {
     let scheme = schemes::by_name(scheme).unwrap();
     let keys = Keyring::from_secrets(&*scheme, [secret]).unwrap();
     let calls = Arc::new(AtomicUsize::new(0));
@@ -43,7 +41,7 @@ fn app(
             counted.fetch_add(1, Ordering::SeqCst);
             async { Ok::<_, Infallible>(Response::new(Full::new(Bytes::from("handled")))) }
         }));
-    (service, calls)
+    (BoxCloneService::new(service), calls)
 }
 
 async fn send<S>(app: &mut S, headers: &[(&str, &str)], body: &str) -> (StatusCode, String)
