@@ -89,9 +89,15 @@ pub fn ip_list(data: &[u8]) {
     }
     let set: IpSet = parsed.iter().collect();
     for net in &parsed {
-        assert!(
-            set.contains(net.network()) && set.contains(net.broadcast()),
-            "{net}"
-        );
+        for addr in [net.network(), net.broadcast()] {
+            // An IPv4-mapped address is an IPv4 client (the set's rule): an IPv6 network that
+            // only overlaps ::ffff:0:0/96 (`::/80`, `::/0`) does not take it. Found by this
+            // target (`::/80`); by design, so the invariant leaves those out.
+            let mapped = addr.to_canonical().is_ipv4();
+            if net.addr().is_ipv6() && mapped && net.prefix_len() < 96 {
+                continue;
+            }
+            assert!(set.contains(addr), "{net}: {addr}");
+        }
     }
 }
