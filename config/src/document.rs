@@ -109,7 +109,7 @@ fn toml_table(
         let child = path.key(key.get_ref().as_ref());
         if let Some((index, map)) = rec {
             map.record(
-                child.clone(),
+                &child,
                 Spot {
                     key: Some(index.pos(key.span().start)),
                     value: index.pos(value.span().start),
@@ -166,7 +166,7 @@ fn toml_value(
                     let child = path.index(i);
                     if let Some((index, map)) = rec {
                         map.record(
-                            child.clone(),
+                            &child,
                             Spot {
                                 key: None,
                                 value: index.pos(item.span().start),
@@ -257,7 +257,7 @@ fn yaml_value(
                 .map(|(i, item)| {
                     let child = path.index(i);
                     map.record(
-                        child.clone(),
+                        &child,
                         Spot {
                             key: None,
                             value: marker_pos(item),
@@ -276,7 +276,7 @@ fn yaml_value(
                     YamlData::Value(Scalar::Boolean(b)) => b.to_string(),
                     _ => {
                         map.record(
-                            path.key("?"),
+                            &path.key("?"),
                             Spot {
                                 key: None,
                                 value: marker_pos(key),
@@ -291,7 +291,7 @@ fn yaml_value(
                 };
                 let child = path.key(name.as_str());
                 map.record(
-                    child.clone(),
+                    &child,
                     Spot {
                         key: Some(marker_pos(key)),
                         value: marker_pos(value),

@@ -38,8 +38,6 @@
 //! assert_eq!(config.upstream.address, "127.0.0.1:4000");
 //! ```
 
-use std::collections::{BTreeMap, HashMap};
-
 use serde_json::{Map, Value};
 
 use crate::document::{toml_scalar, Document};
@@ -49,57 +47,8 @@ use crate::path::{FieldPath, Segment};
 /// The prefix of override variables.
 pub const ENV_PREFIX: &str = "HOOKGUARD__";
 
-/// Read access to environment variables.
-pub trait Env: Send + Sync {
-    /// The variable's value, if it is set and is Unicode.
-    fn var(&self, name: &str) -> Option<String>;
-
-    /// Every variable whose name starts with `prefix`, with its value.
-    fn vars_with_prefix(&self, prefix: &str) -> Vec<(String, String)>;
-}
-
-/// The process environment.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemEnv;
-
-impl Env for SystemEnv {
-    fn var(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok()
-    }
-
-    fn vars_with_prefix(&self, prefix: &str) -> Vec<(String, String)> {
-        std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-            .filter(|(k, _)| k.starts_with(prefix))
-            .collect()
-    }
-}
-
-impl Env for HashMap<String, String> {
-    fn var(&self, name: &str) -> Option<String> {
-        self.get(name).cloned()
-    }
-
-    fn vars_with_prefix(&self, prefix: &str) -> Vec<(String, String)> {
-        self.iter()
-            .filter(|(k, _)| k.starts_with(prefix))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
-    }
-}
-
-impl Env for BTreeMap<String, String> {
-    fn var(&self, name: &str) -> Option<String> {
-        self.get(name).cloned()
-    }
-
-    fn vars_with_prefix(&self, prefix: &str) -> Vec<(String, String)> {
-        self.range(prefix.to_string()..)
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
-    }
-}
+/// Read access to environment variables: the layers' trait, one for the workspace.
+pub use hookguard_layers::env::{Env, SystemEnv};
 
 /// Whether `name` can be an environment variable's name (letters, digits, `_`; not
 /// starting with a digit).
@@ -194,6 +143,7 @@ fn override_value(current: Option<&Value>, raw: &str) -> Value {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
     use std::path::Path;
 
     use super::*;

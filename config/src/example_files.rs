@@ -236,6 +236,7 @@ fn the_json_schema_accepts_the_examples_and_refuses_mistakes() {
             "scheme = \"stripe\"",
             "scheme = \"stripe\"\nmode = \"loud\"",
         ),
+        ("scheme = \"stripe\"", "scheme = \"strype\""),
     ] {
         let text = quickstart.replacen(from, to, 1);
         let tree = parse(&text, Format::Toml, Path::new("q.toml"))
@@ -243,6 +244,22 @@ fn the_json_schema_accepts_the_examples_and_refuses_mistakes() {
             .tree;
         assert!(!validator.is_valid(&tree), "the schema accepts {to:?}");
     }
+}
+
+/// Editors offer every scheme there is: the list comes from the schemes, not from a
+/// hand-kept copy (which once listed 12 of 18).
+#[test]
+fn the_json_schema_lists_every_scheme() {
+    let schema: Value = serde_json::from_str(&json_schema()).unwrap();
+    let scheme = &schema["$defs"]["Route"]["properties"]["scheme"];
+    let listed: Vec<&str> = scheme["enum"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no enum in {scheme}"))
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(listed, crate::SCHEME_NAMES, "{scheme}");
+    assert!(listed.len() >= 18, "{listed:?}");
 }
 
 /// Every field is documented: the schema is what editors show users.

@@ -48,6 +48,8 @@ pub mod env;
 mod error;
 #[cfg(test)]
 mod example_files;
+#[doc(hidden)]
+pub mod fuzzing;
 mod load;
 mod path;
 mod reload;

@@ -134,8 +134,21 @@ pub(crate) struct Spot {
 #[derive(Debug, Clone)]
 pub struct SourceMap {
     file: Arc<Path>,
-    spots: HashMap<FieldPath, Spot>,
+    /// By the path's 64-bit fingerprint, not the path itself: a file with 100,000 keys has
+    /// 300,000 values, and their paths (a vector of strings each) were the largest part of
+    /// a loaded configuration. Two paths sharing a fingerprint (odds about 1 in 10^8 for
+    /// such a file) could only point an error message at the other one's position.
+    spots: HashMap<u64, Spot>,
     env: HashMap<FieldPath, String>,
+}
+
+/// The fingerprint [`SourceMap`] keeps positions under.
+fn fingerprint(path: &FieldPath) -> u64 {
+    use std::hash::{Hash, Hasher};
+    // Fixed keys: the same path always has the same fingerprint.
+    let mut hasher = std::hash::DefaultHasher::new();
+    path.hash(&mut hasher);
+    hasher.finish()
 }
 
 impl SourceMap {
@@ -160,8 +173,8 @@ impl SourceMap {
         }
     }
 
-    pub(crate) fn record(&mut self, path: FieldPath, spot: Spot) {
-        self.spots.insert(path, spot);
+    pub(crate) fn record(&mut self, path: &FieldPath, spot: Spot) {
+        self.spots.insert(fingerprint(path), spot);
     }
 
     pub(crate) fn record_env(&mut self, path: FieldPath, variable: String) {
@@ -178,7 +191,7 @@ impl SourceMap {
                     variable: variable.clone(),
                 };
             }
-            if let Some(spot) = self.spots.get(&p) {
+            if let Some(spot) = self.spots.get(&fingerprint(&p)) {
                 let pos = if at_key {
                     spot.key.unwrap_or(spot.value)
                 } else {
@@ -262,7 +275,7 @@ mod tests {
         let mut map = SourceMap::new(Path::new("hookguard.toml"));
         let route = FieldPath::root().key("routes").index(0);
         map.record(
-            route.clone(),
+            &route,
             Spot {
                 key: None,
                 value: Pos { line: 3, column: 1 },

@@ -45,14 +45,15 @@ pub enum Lookup {
 /// A key route's keys: key → (route index, enabled).
 type Keys = HashMap<String, (usize, bool)>;
 
-/// The routes of one configuration, indexed for lookup.
+/// The routes of one configuration, indexed for lookup. Every lookup is a few hash lookups,
+/// however many routes and keys there are.
 #[derive(Debug, Clone, Default)]
 pub struct Router {
     exact: HashMap<String, usize>,
-    /// Key prefix and its keys.
-    keys: Vec<(String, Keys)>,
-    /// Longest first.
-    prefixes: Vec<(String, usize)>,
+    /// Key prefix (ends with `/`) → its keys (the last path segment).
+    keys: HashMap<String, Keys>,
+    /// Path prefix → route.
+    prefixes: HashMap<String, usize>,
 }
 
 impl Router {
@@ -66,29 +67,18 @@ impl Router {
                     router.exact.entry(path.to_string()).or_insert(index);
                 }
                 Some(MatchKind::Prefix(prefix)) => {
-                    router.prefixes.push((prefix.to_string(), index))
+                    router.prefixes.entry(prefix.to_string()).or_insert(index);
                 }
                 Some(MatchKind::Keys { prefix, keys }) => {
-                    let slot = match router.keys.iter().position(|(p, _)| p == prefix) {
-                        Some(slot) => slot,
-                        None => {
-                            router.keys.push((prefix.to_string(), HashMap::new()));
-                            router.keys.len() - 1
-                        }
-                    };
+                    let slot = router.keys.entry(prefix.to_string()).or_default();
+                    slot.reserve(keys.len());
                     for key in keys {
-                        router.keys[slot]
-                            .1
-                            .entry(key.key.clone())
-                            .or_insert((index, key.enabled));
+                        slot.entry(key.key.clone()).or_insert((index, key.enabled));
                     }
                 }
                 None => {}
             }
         }
-        router
-            .prefixes
-            .sort_by_key(|p| std::cmp::Reverse(p.0.len()));
         router
     }
 
@@ -97,19 +87,24 @@ impl Router {
         if let Some(&index) = self.exact.get(path) {
             return Lookup::Route { index };
         }
-        for (prefix, keys) in &self.keys {
-            if let Some(key) = path.strip_prefix(prefix.as_str()) {
-                match keys.get(key) {
+        if !self.keys.is_empty() {
+            // A key is the last segment, and key prefixes end with `/`.
+            if let Some(at) = path.rfind('/') {
+                let (prefix, key) = path.split_at(at + 1);
+                match self.keys.get(prefix).and_then(|keys| keys.get(key)) {
                     Some(&(index, true)) => return Lookup::Route { index },
                     Some(&(index, false)) => return Lookup::KeyDisabled { index },
                     None => {}
                 }
             }
         }
-        self.prefixes
-            .iter()
-            .find(|(prefix, _)| prefix_matches(prefix, path))
-            .map_or(Lookup::NotFound, |&(_, index)| Lookup::Route { index })
+        if self.prefixes.is_empty() {
+            return Lookup::NotFound;
+        }
+        // Validation refuses nested prefixes, so at most one of these is configured.
+        prefixes_taking(path)
+            .find_map(|prefix| self.prefixes.get(prefix))
+            .map_or(Lookup::NotFound, |&index| Lookup::Route { index })
     }
 }
 
@@ -120,7 +115,9 @@ pub fn is_valid_key(key: &str) -> bool {
 }
 
 /// Whether `prefix` takes `path`, by whole segments: `/hooks` takes `/hooks` and
-/// `/hooks/x` but not `/hooksx`; `/hooks/` takes `/hooks/` and `/hooks/x`.
+/// `/hooks/x` but not `/hooksx`; `/hooks/` takes `/hooks/` and `/hooks/x`. The definition
+/// `prefixes_taking` is tested against.
+#[cfg(test)]
 pub(crate) fn prefix_matches(prefix: &str, path: &str) -> bool {
     match path.strip_prefix(prefix) {
         Some("") => true,
@@ -129,9 +126,100 @@ pub(crate) fn prefix_matches(prefix: &str, path: &str) -> bool {
     }
 }
 
+/// Every prefix that takes `path` by `prefix_matches`, longest first: the path itself and,
+/// at each `/`, the part up to it and the part before it. A path of n segments has 2n + 1,
+/// so finding a path's prefix route is a few map lookups instead of a walk over the routes.
+pub(crate) fn prefixes_taking(path: &str) -> impl Iterator<Item = &str> {
+    let cuts = path
+        .match_indices('/')
+        .rev()
+        .flat_map(move |(at, _)| [&path[..=at], &path[..at]]);
+    std::iter::once(path).chain(cuts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prefixes_taking_a_path_are_exactly_those_that_match_it() {
+        for path in [
+            "/", "/hooks", "/hooks/", "/hooks/a", "/a/b/c/", "//x", "/a.b/c",
+        ] {
+            let taking: Vec<&str> = prefixes_taking(path).collect();
+            // Every prefix of the path, by `prefix_matches`, the definition.
+            for end in 0..=path.len() {
+                let prefix = &path[..end];
+                assert_eq!(
+                    taking.contains(&prefix),
+                    prefix_matches(prefix, path),
+                    "{prefix:?} of {path:?}"
+                );
+            }
+            assert!(
+                taking.windows(2).all(|w| w[0].len() >= w[1].len()),
+                "{taking:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn lookup_finds_each_kind_of_route_and_nothing_else() {
+        let key = "wh_0123456789abcdefghijABCDEFGHIJkl";
+        let off = "wh_0123456789abcdefghijABCDEFGHIJkm";
+        let toml = format!(
+            r#"
+upstream.address = "127.0.0.1:3000"
+[[routes]]
+id = "exact"
+match.path = "/webhooks/github"
+scheme = "github"
+secrets = [{{ id = "p", value = "s" }}]
+[[routes]]
+id = "prefix"
+match.path_prefix = "/billing"
+scheme = "github"
+secrets = [{{ id = "p", value = "s" }}]
+[[routes]]
+id = "slash"
+match.path_prefix = "/shop/"
+scheme = "github"
+secrets = [{{ id = "p", value = "s" }}]
+[[routes]]
+id = "keys"
+match.key_prefix = "/hooks/"
+match.keys = [{{ key = "{key}" }}, {{ key = "{off}", enabled = false }}]
+scheme = "github"
+secrets = [{{ id = "p", value = "s" }}]
+"#
+        );
+        let config = crate::Config::from_text(
+            &toml,
+            crate::Format::Toml,
+            "h.toml".as_ref(),
+            &HashMap::<String, String>::new(),
+        )
+        .unwrap();
+        let router = Router::new(&config);
+        let route = |index| Lookup::Route { index };
+        for (path, expected) in [
+            ("/webhooks/github", route(0)),
+            ("/webhooks/github/x", Lookup::NotFound),
+            ("/billing", route(1)),
+            ("/billing/orders/1", route(1)),
+            ("/billingx", Lookup::NotFound),
+            ("/shop/", route(2)),
+            ("/shop/a/b", route(2)),
+            ("/shop", Lookup::NotFound),
+            (&format!("/hooks/{key}"), route(3)),
+            (&format!("/hooks/{off}"), Lookup::KeyDisabled { index: 3 }),
+            (&format!("/hooks/x/{key}"), Lookup::NotFound),
+            ("/hooks/wh_unknown", Lookup::NotFound),
+            ("/", Lookup::NotFound),
+        ] {
+            assert_eq!(router.lookup(path), expected, "{path}");
+        }
+    }
 
     #[test]
     fn prefixes_match_whole_segments() {

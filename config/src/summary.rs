@@ -108,12 +108,19 @@ impl Config {
             }
         }
         if route.replay.enabled {
-            let tolerance = route
-                .build_scheme()
-                .ok()
-                .and_then(|s| route.effective_tolerance(&self.defaults, &*s));
+            let scheme = route.build_scheme().ok();
+            let tolerance = scheme
+                .as_ref()
+                .and_then(|s| route.effective_tolerance(&self.defaults, &**s));
+            let ids = scheme.map(|s| s.delivery_id_source()).unwrap_or_default();
+            // What the guard can promise depends on whether the provider signs the id.
+            let reach = match (ids.exists(), ids.signed) {
+                (false, _) => "; the scheme sends no delivery id, so it has nothing to track",
+                (true, false) => "; the delivery id is not signed, so it stops exact resends only",
+                (true, true) => "",
+            };
             guards.push(format!(
-                "replay guard {} (duplicates answered {})",
+                "replay guard {} (duplicates answered {}{reach})",
                 crate::units::HumanDuration(route.replay.window(tolerance)),
                 route.replay.duplicate_status
             ));

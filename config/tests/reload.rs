@@ -69,8 +69,16 @@ fn an_edited_file_replaces_the_configuration() {
     assert!(status.successful);
     assert!(status.reloads >= 2, "{status:?}");
     assert!(status.last_attempt.is_some());
-    // Whoever held the old snapshot still has it, unchanged.
+    // The replaced version is no longer served, and a reload releases it: once its last
+    // reader lets go it is gone (old versions do not pile up across reloads).
+    assert!(!Arc::ptr_eq(&before, &live.current()));
     assert_eq!(before.upstream.address, "127.0.0.1:3000");
+    let replaced = Arc::downgrade(&before);
+    drop(before);
+    assert!(
+        replaced.upgrade().is_none(),
+        "the live configuration still holds the version it replaced"
+    );
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! The replay guard's policy core with the in-memory store: a new delivery (reserve and
-//! commit: two moka writes) and a duplicate (refused from a read).
+//! commit: two writes to the sharded map) and a duplicate (refused from a read).
 
 use std::hint::black_box;
 

@@ -52,6 +52,7 @@ pub mod clock;
 #[cfg(feature = "credentials")]
 #[cfg_attr(docsrs, doc(cfg(feature = "credentials")))]
 pub mod credentials;
+pub mod env;
 #[cfg(feature = "ip")]
 #[cfg_attr(docsrs, doc(cfg(feature = "ip")))]
 pub mod ip;

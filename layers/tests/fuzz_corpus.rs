@@ -52,3 +52,15 @@ fn rules_template_corpus() {
     // Deep, wide and self-multiplying inputs stay cheap: the limits hold.
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
 }
+
+#[cfg(feature = "ip")]
+#[test]
+fn forwarded_corpus() {
+    assert!(replay("forwarded", hookguard_layers::ip::fuzzing::forwarded) > 0);
+}
+
+#[cfg(feature = "ip")]
+#[test]
+fn ip_list_corpus() {
+    assert!(replay("ip_list", hookguard_layers::ip::fuzzing::ip_list) > 0);
+}

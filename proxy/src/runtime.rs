@@ -134,11 +134,6 @@ pub(crate) enum Lookup<'a> {
 }
 
 impl Snapshot {
-    pub(crate) fn with_config(mut self, config: hookguard_config::Config) -> Self {
-        self.config = Arc::new(config);
-        self
-    }
-
     pub(crate) fn lookup(&self, path: &str) -> Lookup<'_> {
         // The key table (config keys with the API's changes, and API-made keys) answers
         // first; without admin state, the config's router alone.

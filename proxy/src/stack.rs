@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use hookguard_config::{Config, Env as _, Mode, Route as RouteConfig, SecretSource, SecretSpec};
 use hookguard_layers::credentials::{
-    CachedCredentials, CredentialSource, FetchFuture, InfisicalSource, SecretEntry, SecretRef,
-    SecretSet, SourceError, VaultSource,
+    CachedCredentials, CredentialSource, EnvSource, FetchFuture, FileSource, InfisicalSource,
+    InlineSource, SecretEntry, SecretRef, SecretSet, VaultSource,
 };
 use hookguard_layers::ip::{
     ForwardedHeader, IpFilterLayer, IpPolicy, ProviderRanges, RangeFormat, RangeSource,
@@ -152,7 +152,10 @@ where
 }
 
 /// Builds every route. Must run inside a tokio runtime (credential fetches, range refreshes).
-pub(crate) async fn build(config: &Config, persistent: &Persistent) -> Result<Snapshot, String> {
+/// The snapshot keeps `config` (no copy: a platform's file holds 100,000 keys).
+pub(crate) async fn build(config: Config, persistent: &Persistent) -> Result<Snapshot, String> {
+    let snapshot_config = Arc::new(config);
+    let config: &Config = &snapshot_config;
     let credentials = CachedCredentials::new();
     let global = global_limiter(config, persistent)?;
     let state = if config.admin.tokens.is_empty() {
@@ -244,7 +247,7 @@ pub(crate) async fn build(config: &Config, persistent: &Persistent) -> Result<Sn
             let refresher = credentials.spawn_refresher(CREDENTIAL_REFRESH);
             (credentials, refresher)
         },
-        config: Arc::new(config.clone()),
+        config: snapshot_config,
         queue,
     })
 }
@@ -373,6 +376,9 @@ async fn build_route(
     if route.replay.enabled {
         let policy = ReplayPolicy::with_store(id.clone(), Arc::clone(&persistent.replay))
             .tolerance(tolerance)
+            // A doubled id header is refused, and so is a missing id where the provider
+            // always sends one: either would pass the guard untracked.
+            .delivery_ids(&scheme.delivery_id_source())
             .window(route.replay.window(tolerance))
             .on_duplicate(if route.replay.duplicate_status == 409 {
                 OnDuplicate::Conflict
@@ -407,7 +413,12 @@ async fn build_route(
         shadow: route.mode(defaults) == Mode::Shadow,
         body_limit,
         body_timeout: route.body_read_timeout(defaults),
-        config: route.clone(),
+        // The router holds the keys; the route needs its rewrite and match kind.
+        config: {
+            let mut route = route.clone();
+            route.matches.keys = Vec::new();
+            route
+        },
         queue: crate::queue::QueuedRoute::new(config, route)?,
         header_stage,
         body_stage,
@@ -495,17 +506,25 @@ fn ip_policy(route: &RouteConfig, persistent: &Persistent) -> Result<IpPolicy, S
     Ok(builder.build())
 }
 
-/// The one route name each remote source below is registered under.
-pub(crate) const REMOTE_ROUTE: &str = "secret";
+/// The one route name each source below is registered under.
+pub(crate) const SOURCE_ROUTE: &str = "secret";
 
 /// A list of configured secrets (a route's, the queue's encryption keys, the admin tokens)
-/// as one credential source, in the config's order: local ones (inline, env, file) are read
-/// on every fetch, so a rotated file or variable is picked up at the next refresh; Vault and
-/// Infisical ones through the layers' clients.
+/// as one credential source, in the config's order. Each secret is served by the layers'
+/// own source for where it lives — [`InlineSource`], [`EnvSource`], [`FileSource`] (whose
+/// file fingerprint lets the cache's refresher pick up a rotated mounted secret within one
+/// pass, without a reload), Vault, Infisical — and carries the config's `rotated_at` and
+/// `max_age` to the cache, which reports it too old (`hookguard_secret_too_old`).
 pub(crate) struct ConfigSource {
     name: String,
-    secrets: Vec<(SecretSpec, Option<Box<dyn CredentialSource>>)>,
-    base_dir: std::path::PathBuf,
+    secrets: Vec<Configured>,
+}
+
+/// One configured secret: where it is read from, and the config's rotation policy.
+struct Configured {
+    source: Box<dyn CredentialSource>,
+    rotated_at: Option<i64>,
+    max_age: Option<std::time::Duration>,
 }
 
 impl ConfigSource {
@@ -524,7 +543,25 @@ impl ConfigSource {
             if !kinds.contains(&source.kind()) {
                 kinds.push(source.kind());
             }
-            let remote: Option<Box<dyn CredentialSource>> = match source {
+            let reference = |name: String| [SecretRef::new(spec.id.as_str(), name)];
+            let source: Box<dyn CredentialSource> = match source {
+                SecretSource::Inline(value) => Box::new(InlineSource::new().route(
+                    SOURCE_ROUTE,
+                    SecretSet::new().with(SecretEntry::new(
+                        spec.id.as_str(),
+                        value.expose().to_owned(),
+                    )),
+                )),
+                SecretSource::Env(name) => {
+                    Box::new(EnvSource::new().route(SOURCE_ROUTE, reference(name.to_string())))
+                }
+                SecretSource::File(_) => {
+                    let path = spec.file_path(&base_dir).unwrap_or_default();
+                    Box::new(
+                        FileSource::new()
+                            .route(SOURCE_ROUTE, reference(path.display().to_string())),
+                    )
+                }
                 SecretSource::Vault(v) => {
                     let mut vault = VaultSource::new(&v.addr, var(&v.token_env)?)
                         .map_err(|e| format!("secret {}: {e}", spec.id))?
@@ -532,11 +569,11 @@ impl ConfigSource {
                     if let Some(ns) = &v.namespace {
                         vault = vault.namespace(ns.clone());
                     }
-                    Some(Box::new(vault.route(
-                        REMOTE_ROUTE,
+                    Box::new(vault.route(
+                        SOURCE_ROUTE,
                         v.path.clone(),
                         [SecretRef::new(spec.id.as_str(), v.key.clone())],
-                    )))
+                    ))
                 }
                 SecretSource::Infisical(i) => {
                     let infisical = InfisicalSource::new(
@@ -548,19 +585,21 @@ impl ConfigSource {
                     )
                     .map_err(|e| format!("secret {}: {e}", spec.id))?
                     .secret_path(i.path.clone());
-                    Some(Box::new(infisical.route(
-                        REMOTE_ROUTE,
+                    Box::new(infisical.route(
+                        SOURCE_ROUTE,
                         [SecretRef::new(spec.id.as_str(), i.name.clone())],
-                    )))
+                    ))
                 }
-                _ => None,
             };
-            secrets.push((spec.clone(), remote));
+            secrets.push(Configured {
+                source,
+                rotated_at: spec.rotated_at.map(|at| at.0.unix_timestamp()),
+                max_age: spec.max_age.map(|age| age.get()),
+            });
         }
         Ok(Self {
             name: kinds.join("+"),
             secrets,
-            base_dir,
         })
     }
 }
@@ -572,33 +611,40 @@ impl CredentialSource for ConfigSource {
 
     fn fetch<'a>(&'a self, _route: &'a str) -> FetchFuture<'a> {
         Box::pin(async move {
-            let env = hookguard_config::SystemEnv;
             let mut set = SecretSet::new();
-            for (spec, remote) in &self.secrets {
-                if let Some(remote) = remote {
-                    for entry in remote.fetch(REMOTE_ROUTE).await?.entries() {
-                        set.push(entry.clone());
+            for secret in &self.secrets {
+                for entry in secret.source.fetch(SOURCE_ROUTE).await?.entries() {
+                    let mut entry = entry.clone();
+                    // The config's `rotated_at` is the operator's word; without it, the
+                    // source's own (a file's modification time, Vault's version time).
+                    if let Some(at) = secret.rotated_at {
+                        entry = entry.rotated_at(at);
                     }
-                    continue;
+                    if let Some(age) = secret.max_age {
+                        entry = entry.max_age(age);
+                    }
+                    set.push(entry);
                 }
-                let value = spec
-                    .resolve_local(&env, &self.base_dir)
-                    .map_err(|e| SourceError::Missing {
-                        what: "secret",
-                        name: format!("{}: {e}", spec.id),
-                    })?
-                    .ok_or_else(|| SourceError::Missing {
-                        what: "secret",
-                        name: spec.id.clone(),
-                    })?;
-                let mut entry = SecretEntry::new(spec.id.as_str(), value.expose().to_owned());
-                if let Some(at) = spec.rotated_at {
-                    entry = entry.rotated_at(at.0.unix_timestamp());
-                }
-                set.push(entry);
             }
             Ok(set)
         })
+    }
+
+    /// Changes when any secret's own source says it changed (a mounted file rewritten or
+    /// swapped); `None` when no source can tell (then the TTL decides).
+    fn revision(&self, _route: &str) -> Option<u64> {
+        use std::hash::{Hash, Hasher};
+        let revisions: Vec<Option<u64>> = self
+            .secrets
+            .iter()
+            .map(|s| s.source.revision(SOURCE_ROUTE))
+            .collect();
+        if revisions.iter().all(Option::is_none) {
+            return None;
+        }
+        let mut hasher = std::hash::DefaultHasher::new();
+        revisions.hash(&mut hasher);
+        Some(hasher.finish())
     }
 }
 

@@ -28,9 +28,9 @@ pub struct Route {
     /// Which request paths this route takes (the query string is not part of the match).
     #[serde(rename = "match")]
     pub matches: RouteMatch,
-    /// How the provider signs its webhooks: one of `github`, `github-sha1`, `bitbucket`,
-    /// `intercom`, `stripe`, `slack`, `standard-webhooks`, `shopify`, `square`, `zoom`,
-    /// `twitch`, or `hmac` (generic, configured by the `hmac` table).
+    /// How the provider signs its webhooks: a provider's name (`github`, `stripe`, … the
+    /// schema lists every one), or `hmac` (generic, configured by the `hmac` table).
+    #[schemars(schema_with = "scheme_schema")]
     pub scheme: String,
     /// Options of the generic `hmac` scheme (only with `scheme = "hmac"`).
     #[serde(default)]
@@ -81,6 +81,15 @@ pub struct Route {
     /// added and removed headers.
     #[serde(default)]
     pub rules: Option<super::PayloadRules>,
+}
+
+/// The `scheme` field's schema: the names come from the schemes themselves, so a new
+/// scheme appears in editors without anyone editing a list here.
+fn scheme_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "string",
+        "enum": schemes::NAMES,
+    })
 }
 
 impl Route {

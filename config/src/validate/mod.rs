@@ -1,5 +1,6 @@
 //! `validate()`: every check that needs more than the schema's types, all problems at once.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -216,16 +217,16 @@ impl<'a> Validator<'a> {
                 "at least one route (a `[[routes]]` table in TOML)",
             );
         }
-        let mut seen: Vec<(&str, usize)> = Vec::new();
+        let mut seen: HashMap<&str, usize> = HashMap::with_capacity(routes.len());
         for &(i, route) in routes {
-            if let Some((_, first)) = seen.iter().find(|(id, _)| *id == route.id) {
+            if let Some(first) = seen.get(route.id.as_str()) {
                 self.issues.add(
                     FieldPath::root().key("routes").index(i).key("id"),
                     format!("route id {:?} is already used by routes[{first}]", route.id),
                     "route ids unique in the file",
                 );
             } else {
-                seen.push((&route.id, i));
+                seen.insert(&route.id, i);
             }
         }
         matches::check_across(&mut self.issues, routes);

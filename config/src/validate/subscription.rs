@@ -119,8 +119,16 @@ impl Validator<'_> {
         routes: &[(usize, &Route)],
         subscriptions: &[Subscription],
     ) {
+        if subscriptions.is_empty() {
+            return;
+        }
+        let route_ids: std::collections::HashMap<&str, usize> = routes
+            .iter()
+            .map(|&(i, r)| (r.id.as_str(), i))
+            .rev()
+            .collect();
         for (i, subscription) in subscriptions.iter().enumerate() {
-            if let Some((r, _)) = routes.iter().find(|(_, r)| r.id == subscription.id) {
+            if let Some(r) = route_ids.get(subscription.id.as_str()) {
                 self.issues.add(
                     FieldPath::root().key("subscriptions").index(i).key("id"),
                     format!("{:?} is also the id of routes[{r}]", subscription.id),

@@ -494,6 +494,45 @@ fn check_summary_names_sources_but_never_values() {
 }
 
 #[test]
+fn check_summary_says_what_the_replay_guard_can_promise() {
+    let text = format!(
+        "{GOOD}{}",
+        r#"
+[[routes]]
+id = "stripe"
+match.path = "/webhooks/stripe"
+scheme = "stripe"
+secrets = [{ id = "primary", value = "whsec_x" }]
+
+[[routes]]
+id = "slack"
+match.path = "/webhooks/slack"
+scheme = "slack"
+secrets = [{ id = "primary", value = "x" }]
+"#
+    );
+    let config = load(&text, Format::Toml, &[]).unwrap();
+    let summary = config.summary();
+    let guard = |route: &str| {
+        let at = summary.find(&format!("  {route}: ")).unwrap();
+        summary[at..].lines().nth(2).unwrap().to_string()
+    };
+    // GitHub does not sign X-GitHub-Delivery: a fresh id makes a captured delivery new.
+    assert!(
+        guard("github").ends_with("(duplicates answered 200; the delivery id is not signed, so it stops exact resends only)"),
+        "{summary}"
+    );
+    assert!(
+        guard("stripe").ends_with("(duplicates answered 200)"),
+        "{summary}"
+    );
+    assert!(
+        guard("slack").contains("the scheme sends no delivery id"),
+        "{summary}"
+    );
+}
+
+#[test]
 fn queue_settings_out_of_range_are_reported_with_their_place() {
     let t = r#"
 upstream.address = "127.0.0.1:3000"

@@ -178,6 +178,7 @@ pub(super) struct Loaded {
 pub(super) struct SecretMeta {
     pub(super) id: Arc<str>,
     pub(super) rotated_at: Option<i64>,
+    pub(super) max_age: Option<i64>,
     pub(super) usage: Arc<SecretUsage>,
 }
 
@@ -398,7 +399,7 @@ impl CachedCredentials {
                         matches: s.usage.matches.load(Ordering::Relaxed),
                         last_match: load_time(&s.usage.last_match),
                         rotated_at: s.rotated_at,
-                        too_old: shared.too_old(s.rotated_at, now),
+                        too_old: shared.too_old(s.rotated_at, s.max_age, now),
                     })
                     .collect()
             });
@@ -436,8 +437,10 @@ impl Shared {
         self.read_routes().get(route).cloned().unwrap_or_default()
     }
 
-    pub(super) fn too_old(&self, rotated_at: Option<i64>, now: i64) -> bool {
-        match (self.settings.max_secret_age, rotated_at) {
+    /// Whether a secret written at `rotated_at` is older than its own `max_age`, else than
+    /// the cache's maximum.
+    pub(super) fn too_old(&self, rotated_at: Option<i64>, max_age: Option<i64>, now: i64) -> bool {
+        match (max_age.or(self.settings.max_secret_age), rotated_at) {
             (Some(max), Some(at)) => now.saturating_sub(at) > max,
             _ => false,
         }

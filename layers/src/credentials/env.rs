@@ -1,35 +1,15 @@
-//! [`EnvSource`]: secrets from environment variables, read through the [`Env`] trait so
-//! tests never call `std::env::set_var`.
+//! [`EnvSource`]: secrets from environment variables, read through the [`Env`] trait
+//! (`crate::env`, shared with hookguard's configuration) so tests never call
+//! `std::env::set_var`.
 
 use std::collections::HashMap;
-use std::ffi::OsString;
 
 use secrecy::SecretString;
 
 use super::secret::SecretEntry;
 use super::source::{collect_refs, refs_of, CredentialSource, FetchFuture, SecretRef, SourceError};
 
-/// Read access to environment variables.
-pub trait Env: Send + Sync + 'static {
-    /// The variable's value, if set.
-    fn var(&self, name: &str) -> Option<OsString>;
-}
-
-/// The process environment.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemEnv;
-
-impl Env for SystemEnv {
-    fn var(&self, name: &str) -> Option<OsString> {
-        std::env::var_os(name)
-    }
-}
-
-impl Env for HashMap<String, String> {
-    fn var(&self, name: &str) -> Option<OsString> {
-        self.get(name).map(OsString::from)
-    }
-}
+pub use crate::env::{Env, SystemEnv};
 
 /// Secrets in environment variables: per route, one variable per secret.
 ///
@@ -78,7 +58,7 @@ impl<E: Env> EnvSource<E> {
     }
 
     fn read(&self, secret: &SecretRef) -> Result<Option<SecretEntry>, SourceError> {
-        let Some(raw) = self.env.var(&secret.name) else {
+        let Some(raw) = self.env.var_os(&secret.name) else {
             return Ok(None);
         };
         let invalid = |problem| SourceError::Invalid {
@@ -176,12 +156,17 @@ mod tests {
     #[cfg(unix)]
     #[tokio::test]
     async fn non_utf8_variable_is_reported() {
+        use std::ffi::OsString;
         use std::os::unix::ffi::OsStringExt;
 
         struct Raw;
         impl Env for Raw {
-            fn var(&self, _: &str) -> Option<OsString> {
+            fn var_os(&self, _: &str) -> Option<OsString> {
                 Some(OsString::from_vec(vec![0xff, 0xfe]))
+            }
+
+            fn vars_with_prefix(&self, _: &str) -> Vec<(String, String)> {
+                Vec::new()
             }
         }
         let source = EnvSource::with_env(Raw).route("github", [SecretRef::primary("GH")]);

@@ -208,6 +208,7 @@ fn parse(slot: &Slot, set: &SecretSet) -> Result<(Arc<Keyring>, Vec<SecretMeta>)
         .map(|e| SecretMeta {
             id: Arc::clone(&e.id),
             rotated_at: e.rotated_at,
+            max_age: e.max_age,
             usage: Arc::clone(usage.entry(Arc::clone(&e.id)).or_default()),
         })
         .collect();
@@ -227,7 +228,7 @@ fn install(
         let Some(rotated_at) = secret.rotated_at else {
             continue;
         };
-        if shared.too_old(Some(rotated_at), now)
+        if shared.too_old(Some(rotated_at), secret.max_age, now)
             && secret.usage.warned_for.swap(rotated_at, Ordering::Relaxed) != rotated_at
         {
             shared

@@ -19,6 +19,9 @@ pub struct SecretEntry {
     pub value: SecretString,
     /// When the secret was last written (Unix seconds), when the source knows it.
     pub rotated_at: Option<i64>,
+    /// How old (seconds since `rotated_at`) this secret may grow before it is reported too
+    /// old; `None`: the cache's [`max_secret_age`](super::CachedCredentialsBuilder::max_secret_age).
+    pub max_age: Option<i64>,
 }
 
 impl SecretEntry {
@@ -28,12 +31,19 @@ impl SecretEntry {
             id: id.into(),
             value: value.into(),
             rotated_at: None,
+            max_age: None,
         }
     }
 
     /// Sets when the secret was rotated (Unix seconds).
     pub fn rotated_at(mut self, unix: i64) -> Self {
         self.rotated_at = Some(unix);
+        self
+    }
+
+    /// Sets this secret's own maximum age (a rotation policy per secret).
+    pub fn max_age(mut self, age: std::time::Duration) -> Self {
+        self.max_age = Some(i64::try_from(age.as_secs()).unwrap_or(i64::MAX));
         self
     }
 }

@@ -60,6 +60,8 @@
 
 mod forwarded;
 mod future;
+#[doc(hidden)]
+pub mod fuzzing;
 mod layer;
 mod peer;
 mod policy;

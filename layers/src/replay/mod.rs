@@ -17,12 +17,20 @@
 //! The window defaults to [`DEFAULT_WINDOW`] (24 h, longer than the tolerance of every
 //! provider with a signed timestamp and than the redelivery schedule of most), and is
 //! always at least twice the route's timestamp tolerance: a request signed at `t` verifies
-//! from `t - tolerance` to `t + tolerance`. Requests without a delivery id pass untracked
-//! unless [`OnMissingId::Refuse`] is set.
+//! from `t - tolerance` to `t + tolerance`.
 //!
-//! The guard is only as strong as the scheme's binding of the id to the signature: where
-//! the id travels in an unsigned header (GitHub's `X-GitHub-Delivery`), a replay with a
-//! new id is not caught here, and the timestamp tolerance is the defence.
+//! With [`ReplayGuardLayer::for_scheme`], a request that repeats the scheme's delivery id
+//! header is refused (`400 duplicate_header`), and so is one without an id when the
+//! scheme's provider sends one with every delivery (`400 missing_delivery_id`): otherwise
+//! doubling or dropping the header would let a replay pass untracked. Other requests
+//! without an id pass untracked unless [`OnMissingId::Refuse`] is set.
+//!
+//! The guard is only as strong as the scheme's binding of the id to the signature
+//! ([`DeliveryIdSource::signed`](crate::verify::DeliveryIdSource)): where the id travels in
+//! an unsigned header (GitHub's `X-GitHub-Delivery`, Bitbucket, GitLab, Shopify, Twilio,
+//! Linear), anyone holding one delivery can resend it under fresh ids; the guard stops
+//! exact resends only, and the timestamp tolerance, where the scheme signs one, is the
+//! defence.
 //!
 //! The decision lives in [`ReplayPolicy`] (no HTTP types), shared with the sidecar. The
 //! inner service's response type says whether the app accepted a delivery through

@@ -5,12 +5,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{header, HeaderValue, StatusCode};
+use http::{header, HeaderMap, HeaderValue, StatusCode};
 
 use super::store::{ReplayKey, ReplayStore, Reservation, ReservationToken, StoreError};
 use crate::clock::{Clock, SystemClock};
 use crate::reject::{Reason, Rejection};
-use crate::verify::{Scheme, Verified};
+use crate::verify::{DeliveryIdSource, Scheme, Verified};
 
 /// Default window: a delivery id is remembered for 24 hours after the app accepted it.
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
@@ -77,6 +77,8 @@ pub struct ReplayPolicy {
     on_duplicate: OnDuplicate,
     on_missing_id: OnMissingId,
     on_store_error: OnStoreError,
+    /// The scheme's id headers, each of which must appear at most once.
+    id_headers: Vec<http::HeaderName>,
     clock: Arc<dyn Clock>,
 }
 
@@ -111,6 +113,7 @@ impl ReplayPolicy {
             on_duplicate: OnDuplicate::default(),
             on_missing_id: OnMissingId::default(),
             on_store_error: OnStoreError::default(),
+            id_headers: Vec::new(),
             clock: Arc::new(SystemClock),
         }
     }
@@ -132,9 +135,24 @@ impl ReplayPolicy {
         self
     }
 
-    /// Shorthand for [`tolerance`](Self::tolerance) with `scheme`'s default tolerance.
+    /// Shorthand for [`tolerance`](Self::tolerance) with `scheme`'s default tolerance and
+    /// [`delivery_ids`](Self::delivery_ids) with its delivery id source.
     pub fn for_scheme(self, scheme: &dyn Scheme) -> Self {
         self.tolerance(scheme.default_tolerance())
+            .delivery_ids(&scheme.delivery_id_source())
+    }
+
+    /// Where the scheme's delivery id travels. A request repeating one of its id headers is
+    /// refused (`400 duplicate_header`: which copy would the app read?), and when every
+    /// delivery carries an id, one without is refused (`400 missing_delivery_id`: else
+    /// dropping the id would slip a replay past the guard). Set
+    /// [`on_missing_id`](Self::on_missing_id) after this to decide otherwise.
+    pub fn delivery_ids(mut self, source: &DeliveryIdSource) -> Self {
+        self.id_headers = source.headers.clone();
+        if source.always_sent {
+            self.on_missing_id = OnMissingId::Refuse;
+        }
+        self
     }
 
     /// How long a reservation holds when its request is never settled.
@@ -179,6 +197,26 @@ impl ReplayPolicy {
         self.window.max(floor)
     }
 
+    /// Refuses a request that repeats a delivery id header: schemes read a repeated header
+    /// as no id at all, which would let the request pass untracked.
+    // `Rejection` is the one refusal type, built on the refusal path only (see `ip`).
+    #[allow(clippy::result_large_err)]
+    pub fn check_id_headers(&self, headers: &HeaderMap) -> Result<(), Rejection> {
+        for name in &self.id_headers {
+            let count = headers.get_all(name).iter().count();
+            if count > 1 {
+                return Err(Rejection::new(
+                    StatusCode::BAD_REQUEST,
+                    Reason::DuplicateHeader,
+                    format!(
+                        "the delivery id header {name} appears {count} times; the replay guard needs it once"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Decides whether a verified request may go on. `verified` is the extension
     /// signature verification left on the request; `None` means the guard is not behind
     /// verification, a wiring mistake that fails closed.
@@ -196,10 +234,16 @@ impl ReplayPolicy {
                 OnMissingId::Refuse => Err(Rejection::new(
                     StatusCode::BAD_REQUEST,
                     Reason::MissingDeliveryId,
-                    format!(
-                        "this route requires a delivery id and scheme {} found none",
-                        verified.scheme
-                    ),
+                    match self.id_headers.as_slice() {
+                        [] => format!(
+                            "this route's replay guard requires a delivery id and scheme {} found none",
+                            verified.scheme
+                        ),
+                        names => format!(
+                            "this route's replay guard requires a delivery id: {} is missing or empty",
+                            names.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(" or ")
+                        ),
+                    },
                 )),
             };
         };

@@ -59,7 +59,10 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let policy = Arc::clone(&self.policy);
         Box::pin(async move {
-            let admitted = policy.admit(request.extensions().get::<Verified>()).await;
+            let admitted = match policy.check_id_headers(request.headers()) {
+                Ok(()) => policy.admit(request.extensions().get::<Verified>()).await,
+                Err(rejection) => Err(rejection),
+            };
             let pending = match admitted {
                 Err(rejection) => return Ok(S::Response::from_rejection(rejection)),
                 Ok(Admit::Untracked) => return inner.call(request).await,

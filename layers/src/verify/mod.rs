@@ -55,7 +55,7 @@ pub(crate) use layer::collect_body;
 pub use layer::{VerifySignature, VerifySignatureLayer, DEFAULT_MAX_BODY};
 pub use scheme::{
     match_mac, optional_header, parse_unix_seconds, single_header, verify_timestamped_hex_list,
-    Scheme, SignOptions, SignOutput, Verified, VerifyContext, WebhookRequest,
+    DeliveryIdSource, Scheme, SignOptions, SignOutput, Verified, VerifyContext, WebhookRequest,
 };
 pub use secret::{Key, KeyEntry, Keyring};
 pub use verifier::{request_url, KeySource, Verifier};

@@ -120,6 +120,71 @@ impl SignOutput {
     }
 }
 
+/// Where a scheme's delivery id travels and whether its signature covers it: what the
+/// replay guard can promise on a route with this scheme.
+///
+/// ```
+/// use hookguard_layers::verify::schemes;
+/// let github = schemes::by_name("github").unwrap().delivery_id_source();
+/// // `X-GitHub-Delivery` is not signed: a captured delivery can be resent under fresh ids,
+/// // so the replay guard stops exact resends only.
+/// assert!(!github.signed && github.always_sent);
+/// assert_eq!(github.headers[0], "x-github-delivery");
+/// let stripe = schemes::by_name("stripe").unwrap().delivery_id_source();
+/// assert!(stripe.signed && stripe.headers.is_empty()); // the event id, in the signed body
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DeliveryIdSource {
+    /// The headers the id is read from, in order of preference; empty when it travels in
+    /// the body, or when there is none.
+    pub headers: Vec<HeaderName>,
+    /// The signature covers the id: a replay under another id fails verification, so the
+    /// replay guard stops every replay within its window. When `false`, anyone holding one
+    /// delivery can resend it under fresh ids; the guard then stops exact resends only, and
+    /// the timestamp tolerance (if the scheme signs one) is the defence.
+    pub signed: bool,
+    /// Every delivery carries an id: the replay guard refuses a request without one (else
+    /// removing the id would slip a replay past it).
+    pub always_sent: bool,
+}
+
+impl DeliveryIdSource {
+    /// The scheme carries no delivery id (Slack, Zoom).
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// An id in `header` that the signature does not cover, sent with every delivery.
+    pub fn unsigned_header(header: HeaderName) -> Self {
+        Self {
+            headers: vec![header],
+            signed: false,
+            always_sent: true,
+        }
+    }
+
+    /// An id the signature covers, sent with every delivery: in `headers`, or in the body
+    /// when none are given.
+    pub fn signed(headers: Vec<HeaderName>) -> Self {
+        Self {
+            headers,
+            signed: true,
+            always_sent: true,
+        }
+    }
+
+    /// Some deliveries carry no id (they pass the replay guard untracked).
+    pub fn sometimes(mut self) -> Self {
+        self.always_sent = false;
+        self
+    }
+
+    /// Whether the scheme carries a delivery id at all.
+    pub fn exists(&self) -> bool {
+        self.signed || self.always_sent || !self.headers.is_empty()
+    }
+}
+
 /// How one provider signs webhooks.
 pub trait Scheme: Send + Sync + fmt::Debug + 'static {
     /// The scheme's name, as written in configuration and on the command line.
@@ -137,6 +202,9 @@ pub trait Scheme: Send + Sync + fmt::Debug + 'static {
     fn parse_signing_key(&self, secret: &str) -> Result<Key, SecretError> {
         self.parse_key(secret)
     }
+
+    /// Where the delivery id travels and whether the signature covers it.
+    fn delivery_id_source(&self) -> DeliveryIdSource;
 
     /// Verifies `request` against every key, returning what was established.
     fn verify(

@@ -23,7 +23,7 @@ use tower::ServiceExt as _;
 use super::dlq::table;
 use super::{EXIT_INVALID, EXIT_USAGE};
 use crate::diagnose::{likely_mistakes, Candidate, Suspect};
-use crate::stack::{build_detached, ConfigSource, REMOTE_ROUTE};
+use crate::stack::{build_detached, ConfigSource, SOURCE_ROUTE};
 
 const EXIT_CODES: &str = "Exit codes: 0 the route admits the request, 1 a check refuses it \
 (each stage's decision is printed), 2 usage or configuration error.";
@@ -455,7 +455,7 @@ async fn search(
 ) -> Result<Vec<crate::diagnose::Hypothesis>, String> {
     let scheme = route.build_scheme().map_err(|e| e.to_string())?;
     let set = ConfigSource::new(&route.secrets, base_dir.to_path_buf())?
-        .fetch(REMOTE_ROUTE)
+        .fetch(SOURCE_ROUTE)
         .await
         .map_err(|e| format!("route {}: reading its secrets: {e}", route.id))?;
     let secrets: Vec<Candidate> = set

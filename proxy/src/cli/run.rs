@@ -42,9 +42,7 @@ pub(crate) fn run(args: RunArgs) -> Result<u8, String> {
     let build_handle = handle.clone();
     let live: Arc<LiveConfig<Snapshot>> = Arc::new(
         LiveConfig::load_with(Loader::new(&args.config), move |config| {
-            build_handle
-                .block_on(stack::build(&config, &build_persistent))
-                .map(|snapshot| snapshot.with_config(config))
+            build_handle.block_on(stack::build(config, &build_persistent))
         })
         .map_err(|e| e.to_string())?,
     );

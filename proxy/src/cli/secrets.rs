@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use super::dlq::table;
 use super::{EXIT_INVALID, EXIT_USAGE};
-use crate::stack::{ConfigSource, REMOTE_ROUTE};
+use crate::stack::{ConfigSource, SOURCE_ROUTE};
 
 const EXIT_CODES: &str = "Exit codes: 0 every secret (or source) passes, 1 at least one \
 fails, 2 usage or configuration error (problems `hookguard check` finds, such as an unset \
@@ -112,7 +112,7 @@ async fn fetch(
 ) -> Result<(String, Option<i64>), String> {
     let source = ConfigSource::new(std::slice::from_ref(spec), base_dir.to_path_buf())?;
     let set = source
-        .fetch(REMOTE_ROUTE)
+        .fetch(SOURCE_ROUTE)
         .await
         .map_err(|e| e.to_string())?;
     let entry = set
@@ -251,7 +251,7 @@ async fn check_sources(config: &Config, only: &[String], base_dir: &std::path::P
         let (reachable, ok) =
             match ConfigSource::new(std::slice::from_ref(spec), base_dir.to_path_buf()) {
                 Err(e) => (format!("no: {e}"), false),
-                Ok(source) => match source.fetch(REMOTE_ROUTE).await {
+                Ok(source) => match source.fetch(SOURCE_ROUTE).await {
                     Ok(_) => ("yes, authenticated".to_owned(), true),
                     // The store answered and accepted the credential; only this secret is absent.
                     Err(SourceError::Missing { what, name }) if remote => (

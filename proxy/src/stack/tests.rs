@@ -39,7 +39,7 @@ rate_limit.per_client = { requests = 1000, per = "1s" }
     )
     .unwrap();
     let persistent = Persistent::new(std::env::temp_dir());
-    let _snapshot = build(&config, &persistent).await.unwrap();
+    let _snapshot = build(config, &persistent).await.unwrap();
     let limiter = {
         let limiters = persistent.limiters.lock().unwrap();
         assert_eq!(limiters.len(), 1);

@@ -11,6 +11,7 @@ mod lifecycle;
 mod outbound;
 mod queue;
 mod reload;
+mod rotation;
 mod rules;
 mod secrets;
 

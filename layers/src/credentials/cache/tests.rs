@@ -356,6 +356,32 @@ async fn secret_older_than_the_maximum_age_warns_once_per_version() {
 }
 
 #[tokio::test]
+async fn a_secret_s_own_maximum_age_overrides_the_cache_s() {
+    let clock = FixedClock::new(T0);
+    // No cache-wide maximum: only the secrets' own.
+    let cache = CachedCredentials::builder().clock(clock.clone()).build();
+    let source = Scripted::new(
+        SecretSet::new()
+            .with(
+                SecretEntry::new("primary", DOCS_SECRET)
+                    .rotated_at(T0 - 100 * DAY)
+                    .max_age(Duration::from_secs(90 * DAY as u64)),
+            )
+            .with(
+                SecretEntry::new("next", "fresh-secret")
+                    .rotated_at(T0 - 100 * DAY)
+                    .max_age(Duration::from_secs(365 * DAY as u64)),
+            )
+            .with(SecretEntry::new("other", "no-policy").rotated_at(T0 - 1000 * DAY)),
+    );
+    load(&cache, &source).await;
+    let stats = cache.stats();
+    let too_old: Vec<bool> = stats.routes[0].secrets.iter().map(|s| s.too_old).collect();
+    assert_eq!(too_old, [true, false, false]);
+    assert_eq!(stats.old_secret_warnings, 1);
+}
+
+#[tokio::test]
 async fn unusable_or_empty_secrets_are_errors_that_name_the_secret() {
     let clock = FixedClock::new(T0);
     let cache = cache(&clock);

@@ -81,6 +81,11 @@ impl Scheme for Discord {
         Some(300)
     }
 
+    fn delivery_id_source(&self) -> crate::verify::scheme::DeliveryIdSource {
+        // An interaction's `id`, in the signed body; webhook events carry no top-level id.
+        crate::verify::scheme::DeliveryIdSource::signed(Vec::new()).sometimes()
+    }
+
     fn parse_key(&self, secret: &str) -> Result<Key, SecretError> {
         let bytes = hex_32(secret, PUBLIC_KEY_FORMAT)?;
         let key = VerifyingKey::from_bytes(&bytes)

@@ -34,6 +34,14 @@ impl Scheme for Gitlab {
         None
     }
 
+    fn delivery_id_source(&self) -> crate::verify::scheme::DeliveryIdSource {
+        // GitLab authenticates with a token, not a signature: no header is signed.
+        crate::verify::scheme::DeliveryIdSource {
+            headers: vec![IDEMPOTENCY_KEY, EVENT_UUID],
+            ..crate::verify::scheme::DeliveryIdSource::unsigned_header(EVENT_UUID)
+        }
+    }
+
     fn parse_key(&self, secret: &str) -> Result<Key, SecretError> {
         if secret.is_empty() {
             return Err(secret_error("empty", "the webhook's secret token"));

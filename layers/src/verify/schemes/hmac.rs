@@ -31,8 +31,8 @@ use crate::verify::json::top_level_string;
 use crate::verify::mac::{Encoding, MacAlgorithm};
 use crate::verify::rfc3339;
 use crate::verify::scheme::{
-    match_mac, optional_header, parse_unix_seconds, single_header, Scheme, SignOptions, SignOutput,
-    Verified, VerifyContext, WebhookRequest,
+    match_mac, optional_header, parse_unix_seconds, single_header, DeliveryIdSource, Scheme,
+    SignOptions, SignOutput, Verified, VerifyContext, WebhookRequest,
 };
 use crate::verify::secret::{secret_error, Key, Keyring};
 
@@ -110,6 +110,8 @@ pub struct HmacScheme {
     id_header: Option<HeaderName>,
     template: Vec<Part>,
     delivery_id: DeliveryId,
+    /// Some deliveries carry no id (Shopify's events webhooks).
+    delivery_id_optional: bool,
     tolerance: Option<u64>,
 }
 
@@ -132,6 +134,7 @@ impl HmacScheme {
             id_header: None,
             template: vec![Part::Body],
             delivery_id: DeliveryId::None,
+            delivery_id_optional: false,
             tolerance: None,
         }
     }
@@ -266,6 +269,13 @@ impl HmacScheme {
         self
     }
 
+    /// Some of the provider's deliveries carry no id: the replay guard lets those pass
+    /// untracked instead of refusing them.
+    pub fn delivery_id_optional(mut self) -> Self {
+        self.delivery_id_optional = true;
+        self
+    }
+
     /// The provider's tolerance in seconds.
     pub fn tolerance(mut self, tolerance: Option<u64>) -> Self {
         self.tolerance = tolerance;
@@ -356,6 +366,29 @@ impl Scheme for HmacScheme {
 
     fn default_tolerance(&self) -> Option<u64> {
         self.tolerance
+    }
+
+    fn delivery_id_source(&self) -> DeliveryIdSource {
+        let source = match &self.delivery_id {
+            DeliveryId::None => return DeliveryIdSource::none(),
+            // `{id}` in the template: the id header is signed.
+            DeliveryId::Header(h) if self.template.contains(&Part::Id) => {
+                DeliveryIdSource::signed(vec![h.clone()])
+            }
+            DeliveryId::Header(h) => DeliveryIdSource::unsigned_header(h.clone()),
+            DeliveryId::BodyField(_) if self.template.contains(&Part::Body) => {
+                DeliveryIdSource::signed(Vec::new())
+            }
+            DeliveryId::BodyField(_) => DeliveryIdSource {
+                always_sent: true,
+                ..DeliveryIdSource::none()
+            },
+        };
+        if self.delivery_id_optional {
+            source.sometimes()
+        } else {
+            source
+        }
     }
 
     fn parse_key(&self, secret: &str) -> Result<Key, SecretError> {

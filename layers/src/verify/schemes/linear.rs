@@ -98,6 +98,11 @@ impl Scheme for Linear {
         Some(60)
     }
 
+    fn delivery_id_source(&self) -> crate::verify::scheme::DeliveryIdSource {
+        // `Linear-Delivery`: Linear signs the body only.
+        crate::verify::scheme::DeliveryIdSource::unsigned_header(DELIVERY)
+    }
+
     fn parse_key(&self, secret: &str) -> Result<Key, SecretError> {
         if secret.is_empty() {
             return Err(secret_error("empty", "the webhook's signing secret"));

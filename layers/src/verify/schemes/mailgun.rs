@@ -260,6 +260,11 @@ impl Scheme for Mailgun {
         None
     }
 
+    fn delivery_id_source(&self) -> crate::verify::scheme::DeliveryIdSource {
+        // The `token`, signed with the timestamp; every event carries one.
+        crate::verify::scheme::DeliveryIdSource::signed(Vec::new())
+    }
+
     fn parse_key(&self, secret: &str) -> Result<Key, SecretError> {
         if secret.is_empty() {
             return Err(secret_error(

@@ -65,6 +65,11 @@ impl Scheme for Paddle {
         Some(DEFAULT_TOLERANCE)
     }
 
+    fn delivery_id_source(&self) -> crate::verify::scheme::DeliveryIdSource {
+        // `notification_id` in the signed body. Every notification has one.
+        crate::verify::scheme::DeliveryIdSource::signed(Vec::new())
+    }
+
     fn parse_key(&self, secret: &str) -> Result<Key, SecretError> {
         if secret.is_empty() {
             return Err(secret_error(

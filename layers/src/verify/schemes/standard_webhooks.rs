@@ -161,6 +161,11 @@ impl Scheme for StandardWebhooks {
         Some(300)
     }
 
+    fn delivery_id_source(&self) -> crate::verify::scheme::DeliveryIdSource {
+        // `webhook-id` (or `svix-id`) is part of the signed content.
+        crate::verify::scheme::DeliveryIdSource::signed(vec![WEBHOOK.id, SVIX.id])
+    }
+
     fn parse_key(&self, secret: &str) -> Result<Key, SecretError> {
         if let Some(public) = secret.strip_prefix("whpk_") {
             return ed25519_public_key(public);

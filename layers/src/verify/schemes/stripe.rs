@@ -58,6 +58,11 @@ impl Scheme for Stripe {
         Some(300)
     }
 
+    fn delivery_id_source(&self) -> crate::verify::scheme::DeliveryIdSource {
+        // The event's `id`, in the signed body.
+        crate::verify::scheme::DeliveryIdSource::signed(Vec::new())
+    }
+
     fn parse_key(&self, secret: &str) -> Result<Key, SecretError> {
         if secret.is_empty() {
             return Err(secret_error(

@@ -185,6 +185,12 @@ impl Scheme for Twilio {
         None
     }
 
+    fn delivery_id_source(&self) -> crate::verify::scheme::DeliveryIdSource {
+        // `I-Twilio-Idempotency-Token` is not part of what Twilio signs (URL and parameters),
+        // and not every product sends it.
+        crate::verify::scheme::DeliveryIdSource::unsigned_header(IDEMPOTENCY_TOKEN).sometimes()
+    }
+
     fn parse_key(&self, secret: &str) -> Result<Key, SecretError> {
         if secret.is_empty() {
             return Err(secret_error("empty", "the account's auth token"));
