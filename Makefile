@@ -7,7 +7,7 @@ CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Debian packages the build needs: a C toolchain and cmake (pingora's zlib-ng), pkg-config.
-APT_PACKAGES := build-essential cmake pkg-config curl
+APT_PACKAGES := build-essential cmake pkg-config curl redis-server
 
 .PHONY: deps demo test lint features layers-docs deny bench fuzz-check deploy-check mutants
 

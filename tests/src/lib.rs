@@ -32,11 +32,13 @@
 #![deny(missing_docs, unreachable_pub)]
 
 mod client;
+mod redis;
 mod sidecar;
 mod signing;
 mod upstream;
 
 pub use client::{send, try_send, Answer, RawConn};
+pub use redis::{RedisServer, RedisServerBuilder};
 pub use sidecar::{sidecar, Sidecar, SidecarBuilder};
 pub use signing::Signer;
 pub use upstream::{upstream, Recorded, Upstream, UpstreamBuilder};
