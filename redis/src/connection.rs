@@ -148,7 +148,12 @@ pub enum Feature {
 
 impl Feature {
     /// Every feature, in label order.
-    pub const ALL: [Feature; 4] = [Feature::Rate, Feature::Replay, Feature::Queue, Feature::Health];
+    pub const ALL: [Feature; 4] = [
+        Feature::Rate,
+        Feature::Replay,
+        Feature::Queue,
+        Feature::Health,
+    ];
 
     /// The metric label.
     pub fn as_str(self) -> &'static str {
@@ -243,12 +248,11 @@ impl Redis {
     /// lost. For a sidecar that starts degraded while Redis is down. Needs a tokio runtime.
     pub fn connect_lazy(settings: RedisSettings) -> Result<Self, RedisError> {
         let url = settings.redacted_url();
-        let client = redis::Client::open(settings.url.expose_secret()).map_err(|e| {
-            RedisError::Url {
+        let client =
+            redis::Client::open(settings.url.expose_secret()).map_err(|e| RedisError::Url {
                 url: url.clone(),
                 detail: redact(&e.to_string()),
-            }
-        })?;
+            })?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(settings.connect_timeout))
             .set_response_timeout(Some(settings.command_timeout))
@@ -323,8 +327,7 @@ impl Redis {
     {
         let started = Instant::now();
         let timeout = self.shared.command_timeout;
-        let outcome = match tokio::time::timeout(timeout, command(self.connection.clone())).await
-        {
+        let outcome = match tokio::time::timeout(timeout, command(self.connection.clone())).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(RedisError::Command(redact(&e.to_string()))),
             Err(_) => Err(RedisError::Timeout(timeout)),
@@ -386,9 +389,19 @@ fn is_connection_error(error: &RedisError) -> bool {
     match error {
         RedisError::Command(text) => {
             let text = text.to_ascii_lowercase();
-            ["connect", "broken pipe", "reset", "refused", "closed", "io error", "timed out", "loading", "eof"]
-                .iter()
-                .any(|needle| text.contains(needle))
+            [
+                "connect",
+                "broken pipe",
+                "reset",
+                "refused",
+                "closed",
+                "io error",
+                "timed out",
+                "loading",
+                "eof",
+            ]
+            .iter()
+            .any(|needle| text.contains(needle))
         }
         RedisError::Timeout(_) | RedisError::Unreachable { .. } => true,
         RedisError::Url { .. } => false,
@@ -402,7 +415,10 @@ mod tests {
     #[test]
     fn credentials_never_show_in_settings_or_errors() {
         let settings = RedisSettings::new("rediss://admin:hunter2@redis.internal:6380/0");
-        assert_eq!(settings.redacted_url(), "rediss://***@redis.internal:6380/0");
+        assert_eq!(
+            settings.redacted_url(),
+            "rediss://***@redis.internal:6380/0"
+        );
         assert!(!format!("{settings:?}").contains("hunter2"));
         assert_eq!(redact("redis://127.0.0.1:6379/"), "redis://127.0.0.1:6379/");
     }

@@ -35,7 +35,7 @@ pub mod rate;
 pub mod replay;
 
 pub use connection::{
-    CommandObserver, Feature, FailureMode, Redis, RedisError, RedisHealth, RedisSettings,
+    CommandObserver, FailureMode, Feature, Redis, RedisError, RedisHealth, RedisSettings,
 };
 pub use queue::RedisQueueStore;
 pub use rate::RedisRateStore;

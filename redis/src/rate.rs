@@ -71,8 +71,8 @@ impl RedisRateStore {
     /// limiters with different namespaces never share a bucket.
     pub fn new(redis: Redis, namespace: &str, quota: RateQuota, on_failure: FailureMode) -> Self {
         let key_start = format!("{}rate:{}:", redis.prefix(), namespace).into();
-        let fallback = MemoryStore::new(quota, DEFAULT_MAX_KEYS.get())
-            .expect("DEFAULT_MAX_KEYS is not zero");
+        let fallback =
+            MemoryStore::new(quota, DEFAULT_MAX_KEYS.get()).expect("DEFAULT_MAX_KEYS is not zero");
         Self {
             redis,
             key_start,

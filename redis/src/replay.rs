@@ -162,14 +162,12 @@ impl ReplayStore for RedisReplayStore {
                 },
                 Err(e) if self.on_failure == FailureMode::Open => {
                     self.redis.record_degraded(Feature::Replay, &e);
-                    Ok(
-                        match self.fallback.reserve(key, now, lease_until).await? {
-                            Reservation::Reserved(t) => {
-                                Reservation::Reserved(ReservationToken(t.0 | FALLBACK_TOKEN))
-                            }
-                            other => other,
-                        },
-                    )
+                    Ok(match self.fallback.reserve(key, now, lease_until).await? {
+                        Reservation::Reserved(t) => {
+                            Reservation::Reserved(ReservationToken(t.0 | FALLBACK_TOKEN))
+                        }
+                        other => other,
+                    })
                 }
                 Err(e) => Err(Self::store_error(&e)),
             }

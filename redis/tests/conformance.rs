@@ -23,3 +23,16 @@ mod redis_backend {
         (store, server)
     });
 }
+
+mod redis_queue {
+    use hookguard_delivery::store::Durability;
+    use hookguard_redis::RedisQueueStore;
+
+    use super::*;
+
+    hookguard_delivery::queue_store_conformance!({
+        let server = RedisServer::start();
+        let store = RedisQueueStore::new(connect(&server), Durability::Fsync);
+        (store, server)
+    });
+}

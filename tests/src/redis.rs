@@ -144,7 +144,14 @@ impl RedisServer {
         command
             .arg("--port")
             .arg(self.addr.port().to_string())
-            .args(["--bind", "127.0.0.1", "--save", "", "--protected-mode", "no"])
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--protected-mode",
+                "no",
+            ])
             .arg("--dir")
             .arg(self.dir.path())
             .arg("--logfile")
@@ -206,7 +213,9 @@ fn ping(addr: SocketAddr) -> bool {
     }
     let mut reply = [0u8; 7];
     // A server still loading its AOF answers -LOADING: not ready yet.
-    stream.read(&mut reply).is_ok_and(|n| reply[..n].starts_with(b"+PONG"))
+    stream
+        .read(&mut reply)
+        .is_ok_and(|n| reply[..n].starts_with(b"+PONG"))
 }
 
 /// A port that was free a moment ago.

@@ -55,16 +55,25 @@ pub async fn a_refusal_says_when_to_retry_and_when_the_bucket_is_full<S: RateSto
     let (store, _guard) = make(hourly(2));
     let key = LimitKey::Global;
     let first = check(&store, &key).await;
-    assert!(close_to(first.reset, Duration::from_secs(3600)), "{first:?}");
+    assert!(
+        close_to(first.reset, Duration::from_secs(3600)),
+        "{first:?}"
+    );
     let second = check(&store, &key).await;
-    assert!(close_to(second.reset, Duration::from_secs(7200)), "{second:?}");
+    assert!(
+        close_to(second.reset, Duration::from_secs(7200)),
+        "{second:?}"
+    );
     let refused = check(&store, &key).await;
     assert!(!refused.allowed);
     assert!(
         close_to(refused.retry_after, Duration::from_secs(3600)),
         "{refused:?}"
     );
-    assert!(close_to(refused.reset, Duration::from_secs(7200)), "{refused:?}");
+    assert!(
+        close_to(refused.reset, Duration::from_secs(7200)),
+        "{refused:?}"
+    );
     // A refusal is not counted: the wait does not grow.
     let again = check(&store, &key).await;
     assert!(again.retry_after <= refused.retry_after, "{again:?}");
@@ -96,13 +105,19 @@ pub async fn keys_have_separate_buckets<S: RateStore, G>(make: impl FnOnce(RateQ
 pub async fn capacity_comes_back_after_the_interval<S: RateStore, G>(
     make: impl FnOnce(RateQuota) -> (S, G),
 ) {
-    let quota = RateQuota::per_second(20).expect("quota").burst(1).expect("burst");
+    let quota = RateQuota::per_second(20)
+        .expect("quota")
+        .burst(1)
+        .expect("burst");
     let (store, _guard) = make(quota);
     let key = LimitKey::Custom("refill".into());
     assert!(check(&store, &key).await.allowed);
     let refused = check(&store, &key).await;
     assert!(!refused.allowed);
-    assert!(refused.retry_after <= Duration::from_millis(50), "{refused:?}");
+    assert!(
+        refused.retry_after <= Duration::from_millis(50),
+        "{refused:?}"
+    );
     // The one wait in these properties, bounded by the quota's 50 ms interval.
     tokio::time::sleep(refused.retry_after + Duration::from_millis(20)).await;
     assert!(check(&store, &key).await.allowed, "refilled");

@@ -60,7 +60,10 @@ pub async fn a_commit_reports_when_it_was_accepted_until_it_expires<S: ReplaySto
     let t = start();
     let a = key("github", "a");
     let token = reserved(&store, &a, t).await;
-    store.commit(&a, token, t + 2, t + 100).await.expect("commit");
+    store
+        .commit(&a, token, t + 2, t + 100)
+        .await
+        .expect("commit");
     assert_eq!(
         reserve(&store, &a, t + 99).await,
         Reservation::Accepted { accepted_at: t + 2 }
@@ -70,23 +73,21 @@ pub async fn a_commit_reports_when_it_was_accepted_until_it_expires<S: ReplaySto
 }
 
 /// A reservation whose lease ended (a crashed replica) does not block the retry.
-pub async fn an_expired_lease_can_be_taken_over<S: ReplayStore, G>(
-    make: impl FnOnce() -> (S, G),
-) {
+pub async fn an_expired_lease_can_be_taken_over<S: ReplayStore, G>(make: impl FnOnce() -> (S, G)) {
     let (store, _guard) = make();
     let t = start();
     let a = key("github", "a");
     let first = reserved(&store, &a, t).await;
-    assert_eq!(reserve(&store, &a, t + LEASE - 1).await, Reservation::InFlight);
+    assert_eq!(
+        reserve(&store, &a, t + LEASE - 1).await,
+        Reservation::InFlight
+    );
     let second = reserved(&store, &a, t + LEASE).await;
     assert_ne!(first, second, "each reservation has its own token");
 }
 
 /// Releasing with a token whose lease ran out leaves the new holder's reservation.
-pub async fn release_with_a_stale_token_keeps_the_new_holders_reservation<
-    S: ReplayStore,
-    G,
->(
+pub async fn release_with_a_stale_token_keeps_the_new_holders_reservation<S: ReplayStore, G>(
     make: impl FnOnce() -> (S, G),
 ) {
     let (store, _guard) = make();
@@ -126,7 +127,10 @@ pub async fn release_does_not_undo_a_commit<S: ReplayStore, G>(make: impl FnOnce
     let t = start();
     let a = key("github", "a");
     let token = reserved(&store, &a, t).await;
-    store.commit(&a, token, t + 1, t + 1000).await.expect("commit");
+    store
+        .commit(&a, token, t + 1, t + 1000)
+        .await
+        .expect("commit");
     store.release(&a, token).await.expect("release");
     assert_eq!(
         reserve(&store, &a, t + 2).await,
@@ -143,7 +147,10 @@ pub async fn commit_after_the_lease_ran_out_still_records_the_acceptance<S: Repl
     let a = key("github", "a");
     let token = reserved(&store, &a, t).await;
     let late = t + LEASE + 5;
-    store.commit(&a, token, late, late + 600).await.expect("commit");
+    store
+        .commit(&a, token, late, late + 600)
+        .await
+        .expect("commit");
     assert_eq!(
         reserve(&store, &a, late + 1).await,
         Reservation::Accepted { accepted_at: late }
@@ -156,7 +163,10 @@ pub async fn routes_keep_separate_records<S: ReplayStore, G>(make: impl FnOnce()
     let t = start();
     let on_github = key("github", "same-id");
     let token = reserved(&store, &on_github, t).await;
-    store.commit(&on_github, token, t, t + 600).await.expect("commit");
+    store
+        .commit(&on_github, token, t, t + 600)
+        .await
+        .expect("commit");
     reserved(&store, &key("stripe", "same-id"), t).await;
     // Ids that could collide if route and id were joined naively.
     reserved(&store, &key("git", "hub:same-id"), t).await;
