@@ -15,6 +15,7 @@ use crate::units::{HumanDuration, Tolerance};
 mod delivery;
 mod matches;
 mod secrets;
+mod state;
 mod subscription;
 
 /// Schemes that sign the URL the provider called, so need `public_url`.
@@ -113,6 +114,7 @@ impl<'a> Validator<'a> {
         }
         self.queue_settings(config);
         self.outbound(config);
+        self.state(config);
     }
 
     pub(crate) fn route(&mut self, index: usize, route: &Route, defaults: &Defaults) {

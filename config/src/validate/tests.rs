@@ -567,3 +567,93 @@ fn standard_webhooks_secret_without_base64_padding_is_accepted() {
         }
     }
 }
+
+#[test]
+fn state_settings_are_checked_without_showing_the_url() {
+    let t = r#"
+upstream.address = "127.0.0.1:3000"
+
+[state]
+backend = "redis"
+url = "http://admin:hunter2@redis.internal:6379"
+prefix = "{shop}"
+command_timeout = "0s"
+on_failure = { queue = "fail_open" }
+
+[[routes]]
+id = "github"
+match.path = "/webhooks/github"
+scheme = "github"
+secrets = [{ id = "primary", value = "s" }]
+"#;
+    let p = problems(t, Format::Toml, &[]);
+    assert!(p.iter().any(|p| p.contains("state.url: the Redis URL has scheme \"http\" (the URL is not shown); expected redis://host:6379/0")), "{p:?}");
+    assert!(
+        p.iter()
+            .any(|p| p.contains("state.prefix: prefix \"{shop}\" contains a brace")),
+        "{p:?}"
+    );
+    assert!(
+        p.iter()
+            .any(|p| p.contains("state.command_timeout: a duration of 0")),
+        "{p:?}"
+    );
+    assert!(
+        p.iter()
+            .any(|p| p.contains("state.on_failure.queue: the queue cannot fail open")),
+        "{p:?}"
+    );
+    assert!(p.iter().all(|p| !p.contains("hunter2")), "{p:?}");
+
+    let missing = problems(
+        &GOOD.replace(
+            "[[routes]]",
+            "[state]\nbackend = \"redis\"\nurl_env = \"REDIS_URL\"\n\n[[routes]]",
+        ),
+        Format::Toml,
+        &[],
+    );
+    assert!(
+        missing.iter().any(|p| p.contains(
+            "state.url_env: cannot read the Redis URL: environment variable REDIS_URL is not set"
+        )),
+        "{missing:?}"
+    );
+    let unused = problems(
+        &GOOD.replace(
+            "[[routes]]",
+            "[state]\nurl = \"redis://x:6379\"\n\n[[routes]]",
+        ),
+        Format::Toml,
+        &[],
+    );
+    assert!(
+        unused
+            .iter()
+            .any(|p| p.contains("state.url: a Redis URL is set but `backend` is \"memory\"")),
+        "{unused:?}"
+    );
+
+    let good = GOOD.replace(
+        "[[routes]]",
+        "[state]\nbackend = \"redis\"\nurl_env = \"REDIS_URL\"\n\n[[routes]]",
+    );
+    let config = load(
+        &good,
+        Format::Toml,
+        &[("REDIS_URL", "rediss://:pw@redis:6380/0")],
+    )
+    .expect("a redis state loads");
+    assert!(
+        config.state.queue_in_redis(),
+        "the queue follows the backend"
+    );
+    assert_eq!(
+        config.state.on_failure,
+        crate::FailureModes {
+            rate_limits: crate::FailureModeName::FailOpen,
+            replay: crate::FailureModeName::FailClosed,
+            queue: crate::FailureModeName::FailClosed,
+        }
+    );
+}
