@@ -9,6 +9,7 @@ mod queue;
 mod runtime;
 mod sidecar;
 mod stack;
+mod state;
 
 use std::process::ExitCode;
 

@@ -18,9 +18,7 @@ use hookguard_layers::credentials::{
 use hookguard_layers::ip::{
     ForwardedHeader, IpFilterLayer, IpPolicy, ProviderRanges, RangeFormat, RangeSource,
 };
-use hookguard_layers::rate::{
-    RateLimitLayer, RateLimiter, RateQuota, RateScope, RateStore as _, MIN_SWEEP_INTERVAL,
-};
+use hookguard_layers::rate::{RateLimitLayer, RateQuota, RateScope, RateStore as _, MIN_SWEEP_INTERVAL};
 use hookguard_layers::replay::{
     MemoryReplayStore, OnDuplicate, ReplayGuardLayer, ReplayPolicy, ReplayStore,
 };
@@ -33,6 +31,10 @@ use tower::util::BoxCloneSyncService;
 use tower::Layer;
 
 use crate::runtime::{Route, Snapshot, Stage, Upstream};
+use crate::state::RateBackend;
+
+/// A route's (or the global) limiter: buckets in memory or in Redis, per `[state]`.
+pub(crate) type RateLimiter = hookguard_layers::rate::RateLimiter<RateBackend>;
 
 /// How often idle routes' secrets are checked (a changed mounted file is picked up).
 const CREDENTIAL_REFRESH: std::time::Duration = std::time::Duration::from_secs(10);
@@ -49,7 +51,10 @@ const REPLAY_ROUTE_CAPACITY: u64 = 100_000;
 
 /// State shared by every snapshot of one process.
 pub(crate) struct Persistent {
-    replay: Arc<dyn ReplayStore>,
+    /// Redis, when `[state] backend = "redis"`: opened by the first configuration.
+    redis: tokio::sync::OnceCell<Option<hookguard_redis::Redis>>,
+    /// Replay records: in memory, or in Redis (chosen with `redis`).
+    replay: tokio::sync::OnceCell<Arc<dyn ReplayStore>>,
     /// Rate limiters by (route or "", scope, quota): reused while their settings are unchanged.
     limiters: Mutex<HashMap<String, Arc<RateLimiter>>>,
     /// Provider ranges by source: one refresh task each.
@@ -66,9 +71,8 @@ pub(crate) struct Persistent {
 impl Persistent {
     pub(crate) fn new(base_dir: std::path::PathBuf) -> Self {
         Self {
-            replay: Arc::new(
-                MemoryReplayStore::new(REPLAY_CAPACITY).with_route_capacity(REPLAY_ROUTE_CAPACITY),
-            ),
+            redis: tokio::sync::OnceCell::new(),
+            replay: tokio::sync::OnceCell::new(),
             limiters: Mutex::default(),
             providers: Mutex::default(),
             base_dir,
@@ -81,6 +85,39 @@ impl Persistent {
     /// The durable queue, if a configuration has opened it.
     pub(crate) fn queue(&self) -> Option<&Arc<crate::queue::Queue>> {
         self.queue.get()
+    }
+
+    /// Redis, if the first configuration asked for it.
+    pub(crate) fn redis(&self) -> Option<&hookguard_redis::Redis> {
+        self.redis.get().and_then(Option::as_ref)
+    }
+
+    /// Opens the state backend on the first build; later builds keep it (a change of
+    /// `[state]` needs a restart, and says so).
+    async fn open_state(&self, config: &Config) -> Result<Option<&hookguard_redis::Redis>, String> {
+        let reload = self.redis.initialized();
+        let redis = self
+            .redis
+            .get_or_try_init(|| crate::state::open(config, &self.base_dir))
+            .await?
+            .as_ref();
+        if reload && redis.is_some() != (config.state.backend == hookguard_config::StateBackend::Redis) {
+            tracing::warn!("[state] changed: the state backend stays as started until a restart");
+        }
+        self.replay.get_or_init(|| async {
+            match redis {
+                Some(redis) => Arc::new(hookguard_redis::RedisReplayStore::new(
+                    redis.clone(),
+                    crate::state::failure_mode(config.state.on_failure.replay),
+                )) as Arc<dyn ReplayStore>,
+                None => Arc::new(
+                    MemoryReplayStore::new(REPLAY_CAPACITY)
+                        .with_route_capacity(REPLAY_ROUTE_CAPACITY),
+                ),
+            }
+        })
+        .await;
+        Ok(redis)
     }
 
     /// The outbound side, if a configuration has started it.
@@ -138,9 +175,12 @@ where
 /// Builds every route. Must run inside a tokio runtime (credential fetches, range refreshes).
 pub(crate) async fn build(config: &Config, persistent: &Persistent) -> Result<Snapshot, String> {
     let credentials = CachedCredentials::new();
+    let redis = persistent.open_state(config).await?;
+    let on_failure = config.state.on_failure.rate_limits;
     let global = match &config.global_rate_limit {
         Some(rate) => Some(persistent.limiter(format!("global {rate:?}"), || {
-            Ok(RateLimiter::new(RateScope::Global, quota(rate)?))
+            let store = RateBackend::new(redis, "global", quota(rate)?, on_failure)?;
+            Ok(RateLimiter::with_store(RateScope::Global, store))
         })?),
         None => None,
     };
@@ -160,7 +200,10 @@ pub(crate) async fn build(config: &Config, persistent: &Persistent) -> Result<Sn
     {
         let queue = persistent
             .queue
-            .get_or_try_init(|| crate::queue::Queue::open(config, &persistent.base_dir))
+            .get_or_try_init(|| {
+                let redis = redis.filter(|_| config.state.queue_in_redis()).cloned();
+                crate::queue::Queue::open(config, &persistent.base_dir, redis)
+            })
             .await?;
         queue.apply(config)?;
         Some(Arc::clone(queue))
@@ -233,6 +276,8 @@ async fn build_route(
     let scheme = route.build_scheme().map_err(|e| e.to_string())?;
     let tolerance = route.effective_tolerance(defaults, &*scheme);
     let id: Arc<str> = Arc::from(route.id.as_str());
+    let redis = persistent.redis();
+    let on_failure = config.state.on_failure.rate_limits;
 
     // Header stage, innermost first: global limit, per-client limit, per-route limit, IP
     // filter. Requests meet them in the reverse order: the IP filter first (cheapest, and
@@ -244,13 +289,17 @@ async fn build_route(
     if let Some(rates) = &route.rate_limit {
         if let Some(rate) = &rates.per_client {
             let limiter = persistent.limiter(format!("{} client {rate:?}", route.id), || {
-                Ok(RateLimiter::new(RateScope::ClientIp, quota(rate)?))
+                let namespace = format!("{}:client", route.id);
+                let store = RateBackend::new(redis, &namespace, quota(rate)?, on_failure)?;
+                Ok(RateLimiter::with_store(RateScope::ClientIp, store))
             })?;
             header_stage = wrap(RateLimitLayer::from_arc(limiter), header_stage);
         }
         if let Some(rate) = &rates.per_route {
             let limiter = persistent.limiter(format!("{} route {rate:?}", route.id), || {
-                Ok(RateLimiter::new(RateScope::route(id.clone()), quota(rate)?))
+                let namespace = format!("{}:route", route.id);
+                let store = RateBackend::new(redis, &namespace, quota(rate)?, on_failure)?;
+                Ok(RateLimiter::with_store(RateScope::route(id.clone()), store))
             })?;
             header_stage = wrap(RateLimitLayer::from_arc(limiter), header_stage);
         }
@@ -294,7 +343,12 @@ async fn build_route(
         );
     }
     if route.replay.enabled {
-        let policy = ReplayPolicy::with_store(id.clone(), Arc::clone(&persistent.replay))
+        let store = persistent
+            .replay
+            .get()
+            .cloned()
+            .ok_or("the replay store is opened before the routes are built")?;
+        let policy = ReplayPolicy::with_store(id.clone(), store)
             .tolerance(tolerance)
             .window(route.replay.window(tolerance))
             .on_duplicate(if route.replay.duplicate_status == 409 {

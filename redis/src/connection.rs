@@ -193,6 +193,10 @@ pub trait CommandObserver: Send + Sync + 'static {
     fn command(&self, feature: Feature, elapsed: Duration, ok: bool);
     /// A decision for `feature` was taken without Redis (fail open).
     fn degraded(&self, feature: Feature);
+    /// After every command: whether Redis answered it.
+    fn up(&self, up: bool) {
+        let _ = up;
+    }
 }
 
 /// A snapshot of [`Redis::health`].
@@ -348,6 +352,7 @@ impl Redis {
         }
         if let Some(observer) = self.observer() {
             observer.command(feature, started.elapsed(), outcome.is_ok());
+            observer.up(answered);
         }
         outcome
     }
