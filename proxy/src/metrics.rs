@@ -5,8 +5,8 @@ use std::sync::LazyLock;
 
 use prometheus::{
     register_gauge, register_gauge_vec, register_histogram, register_histogram_vec,
-    register_int_counter_vec, register_int_gauge, register_int_gauge_vec, Encoder, Gauge, GaugeVec, Histogram,
-    HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, TextEncoder,
+    register_int_counter_vec, register_int_gauge, register_int_gauge_vec, Encoder, Gauge, GaugeVec,
+    Histogram, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, TextEncoder,
 };
 
 /// Latency buckets (seconds): from 100 µs to 30 s.
@@ -42,7 +42,8 @@ pub(crate) struct StateMetrics {
 
 /// Registered only when a configuration uses Redis: a memory deployment exports no
 /// `hookguard_state_backend_up` (which would read 0 and fire the "backend down" alert).
-pub(crate) static STATE_METRICS: LazyLock<StateMetrics> = LazyLock::new(|| StateMetrics {
+pub(crate) static STATE_METRICS: LazyLock<StateMetrics> = LazyLock::new(|| {
+    StateMetrics {
         up: register_int_gauge!(
             "hookguard_state_backend_up",
             "1 while the shared state backend (Redis) answers, 0 while it does not (absent with backend = memory)"
@@ -67,10 +68,30 @@ pub(crate) static STATE_METRICS: LazyLock<StateMetrics> = LazyLock::new(|| State
             &["feature"]
         )
         .expect("metric registers once"),
+}
 });
 
 /// Redis commands and degraded decisions as metrics.
 pub(crate) struct StateObserver;
+
+impl StateObserver {
+    /// Registers the state families with a zero child per feature, so that dashboards and
+    /// alerts see them before the first failure.
+    pub(crate) fn new() -> Self {
+        for feature in hookguard_redis::Feature::ALL {
+            let label = [feature.as_str()];
+            STATE_METRICS.command_errors.with_label_values(&label);
+            STATE_METRICS.command_duration.with_label_values(&label);
+            if matches!(
+                feature,
+                hookguard_redis::Feature::Rate | hookguard_redis::Feature::Replay
+            ) {
+                STATE_METRICS.degraded.with_label_values(&label);
+            }
+        }
+        Self
+    }
+}
 
 impl hookguard_redis::CommandObserver for StateObserver {
     fn command(&self, feature: hookguard_redis::Feature, elapsed: std::time::Duration, ok: bool) {
@@ -79,7 +100,9 @@ impl hookguard_redis::CommandObserver for StateObserver {
             .with_label_values(&[feature.as_str()])
             .observe(elapsed.as_secs_f64());
         if !ok {
-            m.command_errors.with_label_values(&[feature.as_str()]).inc();
+            m.command_errors
+                .with_label_values(&[feature.as_str()])
+                .inc();
         }
     }
 

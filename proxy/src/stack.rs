@@ -18,7 +18,9 @@ use hookguard_layers::credentials::{
 use hookguard_layers::ip::{
     ForwardedHeader, IpFilterLayer, IpPolicy, ProviderRanges, RangeFormat, RangeSource,
 };
-use hookguard_layers::rate::{RateLimitLayer, RateQuota, RateScope, RateStore as _, MIN_SWEEP_INTERVAL};
+use hookguard_layers::rate::{
+    RateLimitLayer, RateQuota, RateScope, RateStore as _, MIN_SWEEP_INTERVAL,
+};
 use hookguard_layers::replay::{
     MemoryReplayStore, OnDuplicate, ReplayGuardLayer, ReplayPolicy, ReplayStore,
 };
@@ -101,22 +103,25 @@ impl Persistent {
             .get_or_try_init(|| crate::state::open(config, &self.base_dir))
             .await?
             .as_ref();
-        if reload && redis.is_some() != (config.state.backend == hookguard_config::StateBackend::Redis) {
+        if reload
+            && redis.is_some() != (config.state.backend == hookguard_config::StateBackend::Redis)
+        {
             tracing::warn!("[state] changed: the state backend stays as started until a restart");
         }
-        self.replay.get_or_init(|| async {
-            match redis {
-                Some(redis) => Arc::new(hookguard_redis::RedisReplayStore::new(
-                    redis.clone(),
-                    crate::state::failure_mode(config.state.on_failure.replay),
-                )) as Arc<dyn ReplayStore>,
-                None => Arc::new(
-                    MemoryReplayStore::new(REPLAY_CAPACITY)
-                        .with_route_capacity(REPLAY_ROUTE_CAPACITY),
-                ),
-            }
-        })
-        .await;
+        self.replay
+            .get_or_init(|| async {
+                match redis {
+                    Some(redis) => Arc::new(hookguard_redis::RedisReplayStore::new(
+                        redis.clone(),
+                        crate::state::failure_mode(config.state.on_failure.replay),
+                    )) as Arc<dyn ReplayStore>,
+                    None => Arc::new(
+                        MemoryReplayStore::new(REPLAY_CAPACITY)
+                            .with_route_capacity(REPLAY_ROUTE_CAPACITY),
+                    ),
+                }
+            })
+            .await;
         Ok(redis)
     }
 

@@ -68,7 +68,7 @@ pub(crate) async fn open(config: &Config, base_dir: &Path) -> Result<Option<Redi
             Redis::connect_lazy(settings).map_err(|e| format!("state: {e}"))?
         }
     };
-    redis.observe(Arc::new(crate::metrics::StateObserver));
+    redis.observe(Arc::new(crate::metrics::StateObserver::new()));
     tracing::info!(redis = %url, prefix = %state.prefix, queue = state.queue_in_redis(), "shared state in redis");
     tokio::spawn(health_loop(redis.clone()));
     Ok(Some(redis))
@@ -89,8 +89,8 @@ fn closed_features(config: &Config) -> Vec<&'static str> {
     if config.state.queue_in_redis() && queued {
         closed.push("the queue");
     }
-    let limited = config.global_rate_limit.is_some()
-        || config.routes.iter().any(|r| r.rate_limit.is_some());
+    let limited =
+        config.global_rate_limit.is_some() || config.routes.iter().any(|r| r.rate_limit.is_some());
     if on.rate_limits == FailureModeName::FailClosed && limited {
         closed.push("rate limits");
     }
@@ -149,6 +149,17 @@ impl RateBackend {
                 failure_mode(on_failure),
             )),
         })
+    }
+}
+
+impl RateBackend {
+    /// The in-process store, when that is where the buckets are (tests look at its table).
+    #[cfg(test)]
+    pub(crate) fn memory(&self) -> Option<&MemoryStore> {
+        match self {
+            RateBackend::Memory(store) => Some(store),
+            RateBackend::Redis(_) => None,
+        }
     }
 }
 

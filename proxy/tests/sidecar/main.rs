@@ -7,6 +7,7 @@ mod forwarding;
 mod lifecycle;
 mod outbound;
 mod queue;
+mod redis;
 mod reload;
 mod rules;
 mod secrets;
