@@ -94,21 +94,40 @@ async fn a_per_route_limit_admits_exactly_n_across_both_replicas() {
 async fn a_message_queued_by_a_killed_replica_is_delivered_by_the_other() {
     let redis = RedisServer::builder().persistent().start();
     let app = upstream().record().start().await;
-    app.set_down(true);
+    // A cannot reach any app (nothing listens on its upstream port): its attempts fail at
+    // once and the message waits in Redis for a retry.
+    let nowhere = upstream().start().await;
+    let dead_addr = nowhere.addr();
+    drop(nowhere);
     let top = format!(
         "{}\n[queue]\nretry_schedule = [\"200ms\"]\n",
         state(&redis, "")
     );
-    let route = github_route("github", "/webhooks/github", "delivery = \"queue\"");
-    let text = config(&app, &top, &route);
-    let mut a = sidecar().config(text.clone()).start().await;
+    let route = github_route(
+        "github",
+        "/webhooks/github",
+        "delivery = \"queue\"\nqueue = { timeout = \"5s\", max_retries = 10 }",
+    );
+    let text_b = config(&app, &top, &route);
+    let text_a = text_b.replace(&app.addr().to_string(), &dead_addr.to_string());
+    let mut a = sidecar().config(text_a).start().await;
     let answer = post(&a, "q-1").await;
     assert_eq!(answer.status, 202, "{}", answer.text());
+    // Killed once its first attempt failed, between attempts: the message waits for its
+    // retry in Redis, not in A's hands.
+    assert_eventually!(
+        a.metrics()
+            .await
+            .lines()
+            .any(|l| l.starts_with("hookguard_delivery_attempts_total{")
+                && l.contains("outcome=\"failure\"")),
+        "A never attempted"
+    );
     a.kill9();
-    app.set_down(false);
-    let _b = sidecar().config(text).start().await;
-    // Usually within a retry delay; if A died mid-attempt, after its lease (timeout + 30 s).
-    let deadline = Instant::now() + Duration::from_secs(60);
+    assert!(app.requests().is_empty());
+    let _b = sidecar().config(text_b).start().await;
+    // Within a retry delay; had A died mid-attempt, after its lease (timeout 5 s + 30 s).
+    let deadline = Instant::now() + Duration::from_secs(45);
     while app.requests().is_empty() {
         assert!(Instant::now() < deadline, "B never delivered A's message");
         tokio::time::sleep(Duration::from_millis(50)).await;
