@@ -115,7 +115,7 @@ fn every_problem_is_reported_with_its_place() {
     let t = &text;
     let p = problems(t, Format::Toml, &[]);
     let f = "h.toml";
-    assert_has(&p, &format!("{}: colour: unknown key `colour`; expected one of `listen`, `admin_listen`, `shutdown_grace_period`, `upstream`, `defaults`, `global_rate_limit`, `routes`, `queue`, `admin`, `outbound`, `subscriptions`", at(f, t, "colour", 0)));
+    assert_has(&p, &format!("{}: colour: unknown key `colour`; expected one of `listen`, `admin_listen`, `shutdown_grace_period`, `upstream`, `defaults`, `global_rate_limit`, `routes`, `queue`, `admin`, `state`, `outbound`, `subscriptions`", at(f, t, "colour", 0)));
     assert_has(&p, &format!("{}: upstream.address: \"http://app:3000\" is a URL, not an address; expected host:port, such as \"127.0.0.1:3000\" or \"app:3000\"", at(f, t, "\"http://app", 0)));
     assert_has(&p, &format!("{}: global_rate_limit.requests: a rate of 0 requests refuses every request; expected at least 1 (to allow everything, remove the limit)", at(f, t, "0, per", 0)));
     assert_has(
