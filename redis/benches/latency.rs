@@ -27,10 +27,12 @@ fn percentiles(mut samples: Vec<Duration>) -> String {
 }
 
 fn main() {
+    // `cargo test --all-targets` runs benches without `--bench`: a quick pass then.
+    let full = std::env::args().any(|a| a == "--bench");
     let samples: usize = std::env::var("SAMPLES")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(20_000);
+        .unwrap_or(if full { 20_000 } else { 200 });
     let server = RedisServer::start();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
