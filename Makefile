@@ -9,8 +9,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the build and tests need: a C toolchain and cmake (pingora's zlib-ng),
 # pkg-config; chromium and chromium-driver for the console's browser test (proxy/tests/console.rs);
 # graphviz: the tests render `hookguard graph --format dot` with `dot`; mosquitto: the MQTT
-# alert channel's tests start a real broker.
-APT_PACKAGES := build-essential cmake pkg-config curl chromium chromium-driver graphviz mosquitto
+# alert channel's tests start a real broker; redis-server: the shared-state tests.
+APT_PACKAGES := build-essential cmake pkg-config curl chromium chromium-driver graphviz mosquitto redis-server
 
 .PHONY: deps demo test lint features layers-docs deny bench fuzz-check deploy-check mutants
 

@@ -39,6 +39,11 @@ impl HumanDuration {
         Self(Duration::from_secs(secs))
     }
 
+    /// `millis` milliseconds.
+    pub const fn millis(millis: u64) -> Self {
+        Self(Duration::from_millis(millis))
+    }
+
     /// The duration.
     pub fn get(self) -> Duration {
         self.0

@@ -10,6 +10,7 @@ mod outbound;
 mod queue;
 mod runtime;
 mod sandbox;
+mod shared_state;
 mod sidecar;
 mod stack;
 mod state;

@@ -37,6 +37,92 @@ pub(crate) struct Metrics {
     pub(crate) delivery: DeliveryMetrics,
 }
 
+/// The shared state backend's metrics (`[state] backend = "redis"`).
+pub(crate) struct StateMetrics {
+    pub(crate) up: IntGauge,
+    pub(crate) degraded: IntCounterVec,
+    pub(crate) command_duration: HistogramVec,
+    pub(crate) command_errors: IntCounterVec,
+}
+
+/// Registered only when a configuration uses Redis: a memory deployment exports no
+/// `hookguard_state_backend_up` (which would read 0 and fire the "backend down" alert).
+pub(crate) static STATE_METRICS: LazyLock<StateMetrics> = LazyLock::new(|| {
+    StateMetrics {
+        up: register_int_gauge!(
+            "hookguard_state_backend_up",
+            "1 while the shared state backend (Redis) answers, 0 while it does not (absent with backend = memory)"
+        )
+        .expect("metric registers once"),
+        degraded: register_int_counter_vec!(
+            "hookguard_state_degraded_total",
+            "Decisions taken on this replica's local state because Redis did not answer (fail_open), by feature (rate, replay)",
+            &["feature"]
+        )
+        .expect("metric registers once"),
+        command_duration: register_histogram_vec!(
+            "hookguard_state_command_duration_seconds",
+            "Time one Redis command (or script) took, by feature (rate, replay, queue, health)",
+            &["feature"],
+            LATENCY_BUCKETS.to_vec()
+        )
+        .expect("metric registers once"),
+        command_errors: register_int_counter_vec!(
+            "hookguard_state_command_errors_total",
+            "Redis commands that failed or timed out, by feature",
+            &["feature"]
+        )
+        .expect("metric registers once"),
+}
+});
+
+/// Redis commands and degraded decisions as metrics.
+pub(crate) struct StateObserver;
+
+impl StateObserver {
+    /// Registers the state families with a zero child per feature, so that dashboards and
+    /// alerts see them before the first failure.
+    pub(crate) fn new() -> Self {
+        for feature in hookguard_redis::Feature::ALL {
+            let label = [feature.as_str()];
+            STATE_METRICS.command_errors.with_label_values(&label);
+            STATE_METRICS.command_duration.with_label_values(&label);
+            if matches!(
+                feature,
+                hookguard_redis::Feature::Rate | hookguard_redis::Feature::Replay
+            ) {
+                STATE_METRICS.degraded.with_label_values(&label);
+            }
+        }
+        Self
+    }
+}
+
+impl hookguard_redis::CommandObserver for StateObserver {
+    fn command(&self, feature: hookguard_redis::Feature, elapsed: std::time::Duration, ok: bool) {
+        let m = &STATE_METRICS;
+        m.command_duration
+            .with_label_values(&[feature.as_str()])
+            .observe(elapsed.as_secs_f64());
+        if !ok {
+            m.command_errors
+                .with_label_values(&[feature.as_str()])
+                .inc();
+        }
+    }
+
+    fn degraded(&self, feature: hookguard_redis::Feature) {
+        STATE_METRICS
+            .degraded
+            .with_label_values(&[feature.as_str()])
+            .inc();
+    }
+
+    fn up(&self, up: bool) {
+        STATE_METRICS.up.set(i64::from(up));
+    }
+}
+
 /// The delivery engine's metrics (queue mode, and outbound later: `direction` label).
 pub(crate) struct DeliveryMetrics {
     pub(crate) queue_depth: IntGaugeVec,

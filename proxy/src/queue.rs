@@ -108,20 +108,31 @@ pub(crate) struct Queue {
 impl Queue {
     /// Opens the store under the configured path (relative to `base_dir`) and starts the
     /// engine. Must run inside the background runtime.
-    pub(crate) async fn open(config: &Config, base_dir: &Path) -> Result<Arc<Self>, String> {
-        let path = base_dir.join(&config.queue.path);
-        let options = EmbeddedOptions {
-            durability: match config.queue.durability {
-                DurabilityName::Fsync => Durability::Fsync,
-                DurabilityName::Os => Durability::Os,
-            },
-            ..EmbeddedOptions::default()
-        }
-        .observer(crate::metrics::CommitMetrics);
-        let store: Arc<dyn QueueStore> = Arc::new(
-            EmbeddedQueueStore::open(&path, options)
-                .map_err(|e| format!("queue at {}: {e}", path.display()))?,
-        );
+    pub(crate) async fn open(
+        config: &Config,
+        base_dir: &Path,
+        redis: Option<hookguard_redis::Redis>,
+    ) -> Result<Arc<Self>, String> {
+        let durability = match config.queue.durability {
+            DurabilityName::Fsync => Durability::Fsync,
+            DurabilityName::Os => Durability::Os,
+        };
+        let store: Arc<dyn QueueStore> = match redis {
+            // Shared by every replica: what one accepted, another delivers if it dies.
+            Some(redis) => Arc::new(hookguard_redis::RedisQueueStore::new(redis, durability)),
+            None => {
+                let path = base_dir.join(&config.queue.path);
+                let options = EmbeddedOptions {
+                    durability,
+                    ..EmbeddedOptions::default()
+                }
+                .observer(crate::metrics::CommitMetrics);
+                Arc::new(
+                    EmbeddedQueueStore::open(&path, options)
+                        .map_err(|e| format!("queue at {}: {e}", path.display()))?,
+                )
+            }
+        };
         let sealer = sealer(config, base_dir).await?;
         let app = Arc::new(AppTransport::new(&config.upstream.address)?);
         let engine = Engine::new(Arc::clone(&store), sealer.clone(), app.clone())

@@ -19,7 +19,7 @@ use hookguard_layers::ip::{
     ForwardedHeader, IpFilterLayer, IpPolicy, ProviderRanges, RangeFormat, RangeSource,
 };
 use hookguard_layers::rate::{
-    LimitKey, RateLimitLayer, RateLimiter, RateQuota, RateScope, RateStore as _, MIN_SWEEP_INTERVAL,
+    LimitKey, RateLimitLayer, RateQuota, RateScope, RateStore as _, MIN_SWEEP_INTERVAL,
 };
 use hookguard_layers::replay::{
     MemoryReplayStore, OnDuplicate, ReplayGuardLayer, ReplayPolicy, ReplayStore,
@@ -33,6 +33,10 @@ use tower::util::BoxCloneSyncService;
 use tower::Layer;
 
 use crate::runtime::{Route, Snapshot, Stage, Upstream};
+use crate::shared_state::RateBackend;
+
+/// A route's (or the global) limiter: buckets in memory or in Redis, per `[state]`.
+pub(crate) type RateLimiter = hookguard_layers::rate::RateLimiter<RateBackend>;
 
 /// How often idle routes' secrets are checked (a changed mounted file is picked up).
 const CREDENTIAL_REFRESH: std::time::Duration = std::time::Duration::from_secs(10);
@@ -49,7 +53,10 @@ const REPLAY_ROUTE_CAPACITY: u64 = 100_000;
 
 /// State shared by every snapshot of one process.
 pub(crate) struct Persistent {
-    replay: Arc<dyn ReplayStore>,
+    /// Redis, when `[state] backend = "redis"`: opened by the first configuration.
+    redis: tokio::sync::OnceCell<Option<hookguard_redis::Redis>>,
+    /// Replay records: in memory, or in Redis (chosen with `redis`).
+    replay: tokio::sync::OnceCell<Arc<dyn ReplayStore>>,
     /// Rate limiters by (route or "", scope, quota): reused while their settings are unchanged.
     limiters: Mutex<HashMap<String, Arc<RateLimiter>>>,
     /// Provider ranges by source: one refresh task each.
@@ -70,9 +77,8 @@ pub(crate) struct Persistent {
 impl Persistent {
     pub(crate) fn new(base_dir: std::path::PathBuf) -> Self {
         Self {
-            replay: Arc::new(
-                MemoryReplayStore::new(REPLAY_CAPACITY).with_route_capacity(REPLAY_ROUTE_CAPACITY),
-            ),
+            redis: tokio::sync::OnceCell::new(),
+            replay: tokio::sync::OnceCell::new(),
             limiters: Mutex::default(),
             providers: Mutex::default(),
             base_dir,
@@ -97,6 +103,42 @@ impl Persistent {
     /// The durable queue, if a configuration has opened it.
     pub(crate) fn queue(&self) -> Option<&Arc<crate::queue::Queue>> {
         self.queue.get()
+    }
+
+    /// Redis, if the first configuration asked for it.
+    pub(crate) fn redis(&self) -> Option<&hookguard_redis::Redis> {
+        self.redis.get().and_then(Option::as_ref)
+    }
+
+    /// Opens the state backend on the first build; later builds keep it (a change of
+    /// `[state]` needs a restart, and says so).
+    async fn open_state(&self, config: &Config) -> Result<Option<&hookguard_redis::Redis>, String> {
+        let reload = self.redis.initialized();
+        let redis = self
+            .redis
+            .get_or_try_init(|| crate::shared_state::open(config, &self.base_dir))
+            .await?
+            .as_ref();
+        if reload
+            && redis.is_some() != (config.state.backend == hookguard_config::StateBackend::Redis)
+        {
+            tracing::warn!("[state] changed: the state backend stays as started until a restart");
+        }
+        self.replay
+            .get_or_init(|| async {
+                match redis {
+                    Some(redis) => Arc::new(hookguard_redis::RedisReplayStore::new(
+                        redis.clone(),
+                        crate::shared_state::failure_mode(config.state.on_failure.replay),
+                    )) as Arc<dyn ReplayStore>,
+                    None => Arc::new(
+                        MemoryReplayStore::new(REPLAY_CAPACITY)
+                            .with_route_capacity(REPLAY_ROUTE_CAPACITY),
+                    ),
+                }
+            })
+            .await;
+        Ok(redis)
     }
 
     /// The outbound side, if a configuration has started it.
@@ -157,7 +199,8 @@ pub(crate) async fn build(config: Config, persistent: &Persistent) -> Result<Sna
     let snapshot_config = Arc::new(config);
     let config: &Config = &snapshot_config;
     let credentials = CachedCredentials::new();
-    let global = global_limiter(config, persistent)?;
+    let redis = persistent.open_state(config).await?;
+    let global = global_limiter(config, persistent, redis)?;
     let state = if config.admin.tokens.is_empty() {
         persistent.operator.get().cloned()
     } else {
@@ -194,7 +237,10 @@ pub(crate) async fn build(config: Config, persistent: &Persistent) -> Result<Sna
     {
         let queue = persistent
             .queue
-            .get_or_try_init(|| crate::queue::Queue::open(config, &persistent.base_dir))
+            .get_or_try_init(|| {
+                let redis = redis.filter(|_| config.state.queue_in_redis()).cloned();
+                crate::queue::Queue::open(config, &persistent.base_dir, redis)
+            })
             .await?;
         queue.apply(config)?;
         Some(Arc::clone(queue))
@@ -255,13 +301,17 @@ pub(crate) async fn build(config: Config, persistent: &Persistent) -> Result<Sna
 fn global_limiter(
     config: &Config,
     persistent: &Persistent,
+    redis: Option<&hookguard_redis::Redis>,
 ) -> Result<Option<Arc<RateLimiter>>, String> {
+    let on_failure = config.state.on_failure.rate_limits;
     match &config.global_rate_limit {
-        Some(rate) => Ok(Some(
-            persistent.limiter(format!("global {rate:?}"), || {
-                Ok(RateLimiter::new(RateScope::Global, quota(rate)?))
-            })?,
-        )),
+        Some(rate) => Ok(Some(persistent.limiter(
+            format!("global {rate:?}"),
+            || {
+                let store = RateBackend::new(redis, "global", quota(rate)?, on_failure)?;
+                Ok(RateLimiter::with_store(RateScope::Global, store))
+            },
+        )?)),
         None => Ok(None),
     }
 }
@@ -276,7 +326,7 @@ pub(crate) async fn build_detached(
 ) -> Result<Route, String> {
     let persistent = Persistent::new(base_dir);
     let credentials = CachedCredentials::new();
-    let global = global_limiter(config, &persistent)?;
+    let global = global_limiter(config, &persistent, None)?;
     build_route(config, route, &persistent, &credentials, global, None).await
 }
 
@@ -308,6 +358,8 @@ async fn build_route(
     let scheme = route.build_scheme().map_err(|e| e.to_string())?;
     let tolerance = route.effective_tolerance(defaults, &*scheme);
     let id: Arc<str> = Arc::from(route.id.as_str());
+    let redis = persistent.redis();
+    let on_failure = config.state.on_failure.rate_limits;
 
     // Header stage, innermost first: global limit, per-client limit, per-route limit, IP
     // filter. Requests meet them in the reverse order: the IP filter first (cheapest, and
@@ -319,13 +371,17 @@ async fn build_route(
     if let Some(rates) = &route.rate_limit {
         if let Some(rate) = &rates.per_client {
             let limiter = persistent.limiter(format!("{} client {rate:?}", route.id), || {
-                Ok(RateLimiter::new(RateScope::ClientIp, quota(rate)?))
+                let namespace = format!("{}:client", route.id);
+                let store = RateBackend::new(redis, &namespace, quota(rate)?, on_failure)?;
+                Ok(RateLimiter::with_store(RateScope::ClientIp, store))
             })?;
             header_stage = wrap(RateLimitLayer::from_arc(limiter), header_stage);
         }
         if let Some(rate) = &rates.per_route {
             let limiter = persistent.limiter(format!("{} route {rate:?}", route.id), || {
-                Ok(RateLimiter::new(RateScope::route(id.clone()), quota(rate)?))
+                let namespace = format!("{}:route", route.id);
+                let store = RateBackend::new(redis, &namespace, quota(rate)?, on_failure)?;
+                Ok(RateLimiter::with_store(RateScope::route(id.clone()), store))
             })?;
             header_stage = wrap(RateLimitLayer::from_arc(limiter), header_stage);
         }
@@ -374,7 +430,12 @@ async fn build_route(
         );
     }
     if route.replay.enabled {
-        let policy = ReplayPolicy::with_store(id.clone(), Arc::clone(&persistent.replay))
+        let store = persistent
+            .replay
+            .get()
+            .cloned()
+            .ok_or("the replay store is opened before the routes are built")?;
+        let policy = ReplayPolicy::with_store(id.clone(), store)
             .tolerance(tolerance)
             // A doubled id header is refused, and so is a missing id where the provider
             // always sends one: either would pass the guard untracked.

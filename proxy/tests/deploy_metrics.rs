@@ -272,7 +272,9 @@ async fn every_metric_in_the_deploy_files_is_exported_by_the_sidecar() {
         );
     }
 
-    // The real sidecar, with counters that have children.
+    // The real sidecar, with counters that have children, and its state in a real Redis
+    // (the `hookguard_state_*` families exist only then).
+    let redis = hookguard_tests::RedisServer::start();
     let app = upstream().record().start().await;
     let proxy = sidecar(env!("CARGO_BIN_EXE_hookguard"))
         .secret_file("secrets/github", SECRET)
@@ -281,13 +283,18 @@ async fn every_metric_in_the_deploy_files_is_exported_by_the_sidecar() {
 [upstream]
 address = "{}"
 
+[state]
+backend = "redis"
+url = "{}"
+
 [[routes]]
 id = "github"
 match.path = "/webhooks/github"
 scheme = "github"
 secrets = [{{ id = "primary", file = "secrets/github", rotated_at = 2020-01-01T00:00:00Z, max_age = "30d" }}]
 "#,
-            app.addr()
+            app.addr(),
+            redis.url()
         ))
         .start()
         .await;

@@ -34,6 +34,7 @@
 pub mod browser;
 mod client;
 mod mosquitto;
+mod redis;
 mod sidecar;
 mod signing;
 mod smtp;
@@ -43,6 +44,7 @@ pub use browser::Browser;
 pub use client::{send, try_send, Answer, RawConn};
 pub use fantoccini;
 pub use mosquitto::{Mosquitto, Subscriber};
+pub use redis::{RedisServer, RedisServerBuilder};
 pub use sidecar::{sidecar, Sidecar, SidecarBuilder};
 pub use signing::Signer;
 pub use smtp::{Mail, SmtpServer};

@@ -17,6 +17,7 @@ mod ip;
 mod route;
 mod rules;
 mod secret;
+mod state;
 mod subscription;
 
 pub use alerts::{
@@ -37,6 +38,7 @@ pub use route::{
 };
 pub use rules::{EventSourceSpec, OnMissingName, PayloadRules};
 pub use secret::{InfisicalRef, SecretSource, SecretSourceError, SecretSpec, VaultRef};
+pub use state::{FailureModeName, FailureModes, QueueBackend, StateBackend, StateSettings};
 pub use subscription::{event_matches, AuthKind, EndpointAuth, Outbound, Subscription};
 
 /// hookguard's configuration: where it listens, the app it protects, and the webhook routes.
@@ -77,6 +79,10 @@ pub struct Config {
     /// The admin API's credentials.
     #[serde(default)]
     pub admin: Admin,
+    /// Where state shared by replicas lives (rate limits, replay records, the queue):
+    /// this process by default, or Redis.
+    #[serde(default)]
+    pub state: StateSettings,
     /// Outbound webhooks: the listener the app posts events to. Unset: no outbound side
     /// (and no `[[subscriptions]]`).
     #[serde(default)]

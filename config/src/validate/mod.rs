@@ -17,6 +17,7 @@ mod alerts;
 mod delivery;
 mod matches;
 mod secrets;
+mod state;
 mod subscription;
 
 /// Schemes that sign the URL the provider called, so need `public_url`.
@@ -141,6 +142,7 @@ impl<'a> Validator<'a> {
         self.queue_settings(config);
         self.outbound(config);
         self.alerts(config);
+        self.state(config);
     }
 
     pub(crate) fn route(&mut self, index: usize, route: &Route, defaults: &Defaults) {

@@ -115,7 +115,7 @@ fn every_problem_is_reported_with_its_place() {
     let t = &text;
     let p = problems(t, Format::Toml, &[]);
     let f = "h.toml";
-    assert_has(&p, &format!("{}: colour: unknown key `colour`; expected one of `listen`, `admin_listen`, `shutdown_grace_period`, `upstream`, `defaults`, `connections`, `global_rate_limit`, `routes`, `queue`, `admin`, `outbound`, `subscriptions`, `alerts`", at(f, t, "colour", 0)));
+    assert_has(&p, &format!("{}: colour: unknown key `colour`; expected one of `listen`, `admin_listen`, `shutdown_grace_period`, `upstream`, `defaults`, `connections`, `global_rate_limit`, `routes`, `queue`, `admin`, `outbound`, `subscriptions`, `alerts`, `state`", at(f, t, "colour", 0)));
     assert_has(&p, &format!("{}: upstream.address: \"http://app:3000\" is a URL, not an address; expected host:port, such as \"127.0.0.1:3000\" or \"app:3000\"", at(f, t, "\"http://app", 0)));
     assert_has(&p, &format!("{}: global_rate_limit.requests: a rate of 0 requests refuses every request; expected at least 1 (to allow everything, remove the limit)", at(f, t, "0, per", 0)));
     assert_has(
@@ -640,6 +640,17 @@ fn captured_routes_must_exist() {
 upstream.address = "127.0.0.1:3000"
 [admin]
 events = { capture = ["github", "gitlab"] }
+fn state_settings_are_checked_without_showing_the_url() {
+    let t = r#"
+upstream.address = "127.0.0.1:3000"
+
+[state]
+backend = "redis"
+url = "http://admin:hunter2@redis.internal:6379"
+prefix = "{shop}"
+command_timeout = "0s"
+on_failure = { queue = "fail_open" }
+
 [[routes]]
 id = "github"
 match.path = "/webhooks/github"
@@ -654,4 +665,74 @@ secrets = [{ id = "primary", value = "s" }]
         "{err}"
     );
     assert!(!err.contains("capture[0]"), "{err}");
+    let p = problems(t, Format::Toml, &[]);
+    assert!(p.iter().any(|p| p.contains("state.url: the Redis URL has scheme \"http\" (the URL is not shown); expected redis://host:6379/0")), "{p:?}");
+    assert!(
+        p.iter()
+            .any(|p| p.contains("state.prefix: prefix \"{shop}\" contains a brace")),
+        "{p:?}"
+    );
+    assert!(
+        p.iter()
+            .any(|p| p.contains("state.command_timeout: a duration of 0")),
+        "{p:?}"
+    );
+    assert!(
+        p.iter()
+            .any(|p| p.contains("state.on_failure.queue: the queue cannot fail open")),
+        "{p:?}"
+    );
+    assert!(p.iter().all(|p| !p.contains("hunter2")), "{p:?}");
+
+    let missing = problems(
+        &GOOD.replace(
+            "[[routes]]",
+            "[state]\nbackend = \"redis\"\nurl_env = \"REDIS_URL\"\n\n[[routes]]",
+        ),
+        Format::Toml,
+        &[],
+    );
+    assert!(
+        missing.iter().any(|p| p.contains(
+            "state.url_env: cannot read the Redis URL: environment variable REDIS_URL is not set"
+        )),
+        "{missing:?}"
+    );
+    let unused = problems(
+        &GOOD.replace(
+            "[[routes]]",
+            "[state]\nurl = \"redis://x:6379\"\n\n[[routes]]",
+        ),
+        Format::Toml,
+        &[],
+    );
+    assert!(
+        unused
+            .iter()
+            .any(|p| p.contains("state.url: a Redis URL is set but `backend` is \"memory\"")),
+        "{unused:?}"
+    );
+
+    let good = GOOD.replace(
+        "[[routes]]",
+        "[state]\nbackend = \"redis\"\nurl_env = \"REDIS_URL\"\n\n[[routes]]",
+    );
+    let config = load(
+        &good,
+        Format::Toml,
+        &[("REDIS_URL", "rediss://:pw@redis:6380/0")],
+    )
+    .expect("a redis state loads");
+    assert!(
+        config.state.queue_in_redis(),
+        "the queue follows the backend"
+    );
+    assert_eq!(
+        config.state.on_failure,
+        crate::FailureModes {
+            rate_limits: crate::FailureModeName::FailOpen,
+            replay: crate::FailureModeName::FailClosed,
+            queue: crate::FailureModeName::FailClosed,
+        }
+    );
 }

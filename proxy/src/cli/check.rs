@@ -7,6 +7,9 @@ use hookguard_config::Config;
 
 use super::EXIT_USAGE;
 
+/// `hookguard check`'s exit status when the file is valid but Redis does not answer.
+const EXIT_UNREACHABLE: u8 = 1;
+
 #[derive(Debug, Args)]
 pub(crate) struct CheckArgs {
     /// The configuration file (TOML or YAML).
@@ -19,6 +22,23 @@ pub(crate) fn check(args: CheckArgs) -> Result<u8, String> {
     match Config::load(&args.config) {
         Ok(config) => {
             print!("{}", config.summary());
+            // A valid file pointing at a Redis that does not answer would fail at `run`:
+            // say so here, with the reason (the URL shown without credentials).
+            if config.state.backend == hookguard_config::StateBackend::Redis {
+                let base_dir = args.config.parent().map(PathBuf::from).unwrap_or_default();
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| format!("starting a runtime: {e}"))?;
+                match runtime.block_on(crate::shared_state::probe(&config, &base_dir)) {
+                    Ok(Some(rtt)) => println!("state: redis answers (PING in {rtt:.1?})"),
+                    Ok(None) => {}
+                    Err(e) => {
+                        eprintln!("{e}");
+                        return Ok(EXIT_UNREACHABLE);
+                    }
+                }
+            }
             Ok(0)
         }
         Err(e) => {

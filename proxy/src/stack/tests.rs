@@ -64,7 +64,7 @@ rate_limit.per_client = { requests = 1000, per = "1s" }
     // Once it stops, idle buckets are swept: two new clients get a whole burst each
     // instead of sharing the overflow bucket.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while limiter.store().len() >= DEFAULT_MAX_KEYS.get() {
+    while limiter.store().memory().expect("buckets in memory").len() >= DEFAULT_MAX_KEYS.get() {
         assert!(
             Instant::now() < deadline,
             "the idle buckets were never swept"

@@ -10,6 +10,7 @@ mod hardening;
 mod lifecycle;
 mod outbound;
 mod queue;
+mod redis;
 mod reload;
 mod rotation;
 mod rules;
