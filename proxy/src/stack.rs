@@ -325,6 +325,11 @@ pub(crate) async fn build_detached(
     base_dir: std::path::PathBuf,
 ) -> Result<Route, String> {
     let persistent = Persistent::new(base_dir);
+    // Fresh in-memory state, whatever `[state]` says: explaining a request must not write
+    // rate or replay records where the running sidecars keep theirs.
+    let mut detached = config.clone();
+    detached.state = Default::default();
+    persistent.open_state(&detached).await?;
     let credentials = CachedCredentials::new();
     let global = global_limiter(config, &persistent, None)?;
     build_route(config, route, &persistent, &credentials, global, None).await

@@ -109,7 +109,11 @@ fn fitting(report: &Value) -> Vec<String> {
 #[test]
 fn a_valid_request_passes_every_stage_and_exits_0() {
     let dir = setup();
-    let sig = [("X-Hub-Signature-256", GITHUB_SIGNATURE)];
+    // GitHub always sends a delivery id; the replay guard refuses a request without one.
+    let sig = [
+        ("X-Hub-Signature-256", GITHUB_SIGNATURE),
+        ("X-GitHub-Delivery", "d-explain-1"),
+    ];
     capture(
         dir.path(),
         "ok.http",
@@ -346,6 +350,7 @@ fn a_sandbox_history_entry_is_read_as_the_captured_request() {
         "headers": [
             ["host", "hooks.example.com"],
             ["x-hub-signature-256", GITHUB_SIGNATURE],
+            ["x-github-delivery", "d-explain-7"],
             ["content-length", "13"],
         ],
         "body_base64": base64::engine::general_purpose::STANDARD.encode("Hello, World!"),

@@ -41,12 +41,6 @@ const STAGES: [&str; 8] = [
 
 /// The stage a refusal reason belongs to (the sidecar's own reasons, then the layers').
 fn stage_of(reason: &str) -> &'static str {
-    match reason {
-        "route_not_found" | "key_disabled" => return "route",
-        "bad_framing" | "body_timeout" => return "body",
-        "upstream_error" => return "delivery",
-        _ => {}
-    }
     let Some(reason) = Reason::ALL.iter().find(|r| r.as_str() == reason) else {
         return "delivery";
     };
@@ -74,7 +68,13 @@ fn stage_of(reason: &str) -> &'static str {
         | Reason::SchemaInvalid
         | Reason::UnsupportedMediaType
         | Reason::TransformFailed => "payload_rules",
-        Reason::QueueFull | Reason::QueueUnavailable => "delivery",
+        Reason::QueueFull
+        | Reason::QueueUnavailable
+        | Reason::UpstreamUnreachable
+        | Reason::UpstreamTimeout
+        | Reason::UpstreamError => "delivery",
+        Reason::RouteNotFound | Reason::KeyDisabled | Reason::BadPath => "route",
+        Reason::BadFraming | Reason::UpgradeRefused | Reason::BodyTimeout => "body",
         _ => "unknown",
     }
 }

@@ -142,7 +142,12 @@ pub(super) async fn serve(
     if let Err(e) = &result {
         fail(session, &mut ctx, e).await;
     }
-    log::record(&snapshot, session.req_header(), &ctx, result.as_ref().err());
+    log::record(
+        &snapshot,
+        session.req_header(),
+        &ctx,
+        result.as_ref().err().map(|e| &**e),
+    );
 }
 
 async fn handle(

@@ -36,12 +36,7 @@ struct AccessLine<'a> {
     error: Option<&'static str>,
 }
 
-pub(super) fn record(
-    snapshot: &Snapshot,
-    req: &RequestHeader,
-    ctx: &Ctx,
-    error: Option<&Box<Error>>,
-) {
+pub(super) fn record(snapshot: &Snapshot, req: &RequestHeader, ctx: &Ctx, error: Option<&Error>) {
     let route = ctx.route_id();
     let total = ctx.started.elapsed();
     let reason = ctx.reason.map_or("", |r| r.as_str());
