@@ -839,3 +839,34 @@ async fn captured_requests_keep_masked_headers_and_bodies_sealed_at_rest() {
     }
     assert!(seen > 0);
 }
+
+#[tokio::test]
+async fn the_body_of_a_request_refused_for_its_signature_is_captured_too() {
+    let app = upstream().record().start().await;
+    let toml = keyed(&app).replace(
+        "[admin]\n",
+        "[admin]\nevents = { capture = [\"github\"] }\n",
+    );
+    let proxy = sidecar().config(toml).start().await;
+    let body = "{\"forged\":\"body-of-a-refusal-5d1c\"}";
+    // Signed with another secret: refused at the body stage, after the body was read.
+    let forged = Signer::new("github", "not-the-route-secret").post(
+        &proxy.url("/webhooks/github"),
+        body.as_bytes(),
+        "cap-forged-1",
+    );
+    assert_eq!(send(forged).await.status, 401);
+    assert_eventually!(
+        api(&proxy, "GET", "/events", None).await.1["items"]
+            .as_array()
+            .unwrap()
+            .len()
+            == 1
+    );
+    let (_, list) = api(&proxy, "GET", "/events", None).await;
+    let id = list["items"][0]["id"].as_u64().unwrap();
+    let event = api(&proxy, "GET", &format!("/events/{id}"), None).await.1;
+    assert_eq!(event["reason"], "signature_mismatch", "{event}");
+    assert_eq!(event["capture"]["body"], body, "{event}");
+    assert!(app.requests().is_empty());
+}
