@@ -104,14 +104,10 @@ impl Ctx {
         self.verified_client.or(self.peer.map(|p| p.ip()))
     }
 
-    /// When the request arrived, as a wall-clock time.
-    pub(super) fn received_at(&self) -> std::time::SystemTime {
-        std::time::SystemTime::now() - self.started.elapsed()
-    }
-
     /// When the request arrived, RFC 3339.
     pub(super) fn received_at_rfc3339(&self) -> String {
-        time::OffsetDateTime::from(self.received_at())
+        let received = std::time::SystemTime::now() - self.started.elapsed();
+        time::OffsetDateTime::from(received)
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default()
     }
@@ -389,60 +385,42 @@ pub(super) async fn settle(ctx: &mut Ctx, status: Option<u16>) {
 /// the status the failure calls for, and the connection closed.
 async fn fail(session: &mut ServerSession, ctx: &mut Ctx, e: &Error) {
     session.set_keepalive(None);
-    let (status, reason) = failure(e);
+    let (answer, reason) = failure(e);
     if matches!(ctx.outcome, Outcome::Forwarded | Outcome::ShadowRejected) {
         if ctx.outcome == Outcome::Forwarded {
             ctx.reason = reason;
         }
         ctx.outcome = Outcome::Error;
     }
-    if status.is_empty() || session.response_written().is_some() {
+    let Some((status, message)) = answer else {
+        return;
+    };
+    if session.response_written().is_some() {
         return;
     }
-    let rejection = hookguard_layers::Rejection::new(
-        status.code,
-        reason.unwrap_or(Reason::UpstreamError),
-        status.message,
-    );
-    ctx.status = Some(status.code.as_u16());
+    let rejection =
+        hookguard_layers::Rejection::new(status, reason.unwrap_or(Reason::UpstreamError), message);
     // The client may be gone already; the log records the original error.
     let _ = super::respond::write(session, ctx, rejection.into_response()).await;
 }
 
-struct FailureStatus {
-    code: StatusCode,
-    message: &'static str,
-}
-
-impl FailureStatus {
-    const NONE: FailureStatus = FailureStatus {
-        code: StatusCode::OK,
-        message: "",
-    };
-
-    fn is_empty(&self) -> bool {
-        self.message.is_empty()
-    }
-}
-
-/// The answer for a failure: the app unreachable is 502, the app not answering within
-/// `upstream.read_timeout` is 504 (as the configuration documents), a client that broke
-/// HTTP is 400, a client already gone gets nothing.
-fn failure(e: &Error) -> (FailureStatus, Option<Reason>) {
-    let status = |code, message| FailureStatus { code, message };
+/// The answer for a failure (`None`: the client is gone, nothing to answer) and its reason:
+/// the app unreachable is 502, the app not answering within `upstream.read_timeout` is 504
+/// (as the configuration documents), a client that broke HTTP is 400.
+fn failure(e: &Error) -> (Option<(StatusCode, &'static str)>, Option<Reason>) {
     match (e.etype(), e.esource()) {
         (ErrorType::HTTPStatus(code), _) => (
-            status(
+            Some((
                 StatusCode::from_u16(*code).unwrap_or(StatusCode::BAD_GATEWAY),
                 "the request failed",
-            ),
+            )),
             None,
         ),
         (ErrorType::ReadTimedout | ErrorType::WriteTimedout, ErrorSource::Upstream) => (
-            status(
+            Some((
                 StatusCode::GATEWAY_TIMEOUT,
                 "the app did not answer in time",
-            ),
+            )),
             Some(Reason::UpstreamTimeout),
         ),
         (
@@ -454,23 +432,23 @@ fn failure(e: &Error) -> (FailureStatus, Option<Reason>) {
             | ErrorType::BindError,
             ErrorSource::Upstream,
         ) => (
-            status(StatusCode::BAD_GATEWAY, "the app could not be reached"),
+            Some((StatusCode::BAD_GATEWAY, "the app could not be reached")),
             Some(Reason::UpstreamUnreachable),
         ),
         (_, ErrorSource::Upstream) => (
-            status(StatusCode::BAD_GATEWAY, "the app's answer failed"),
+            Some((StatusCode::BAD_GATEWAY, "the app's answer failed")),
             Some(Reason::UpstreamError),
         ),
         (
             ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed,
             ErrorSource::Downstream,
-        ) => (FailureStatus::NONE, None), // the connection is already dead
+        ) => (None, None), // the connection is already dead
         (_, ErrorSource::Downstream) => (
-            status(StatusCode::BAD_REQUEST, "the request could not be read"),
+            Some((StatusCode::BAD_REQUEST, "the request could not be read")),
             Some(Reason::BodyReadFailed),
         ),
         (_, ErrorSource::Internal | ErrorSource::Unset) => (
-            status(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+            Some((StatusCode::INTERNAL_SERVER_ERROR, "internal error")),
             None,
         ),
     }

@@ -110,7 +110,36 @@ pub(super) fn record(snapshot: &Snapshot, req: &RequestHeader, ctx: &Ctx, error:
     crate::alerts::publish_outcome(|| buf.clone());
     buf.push(b'\n');
     let _ = std::io::stdout().lock().write_all(&buf);
-    crate::state::record(Some(snapshot), req, &ctx.body, &buf);
+    // The event log (when the admin API is on) keeps the line's own fields: no re-parse.
+    if snapshot.state.is_some() {
+        crate::state::record(snapshot, req, &ctx.body, line.to_event());
+    }
+}
+
+impl AccessLine<'_> {
+    /// The line as the event log keeps it (the log assigns `id` and `at_ms`).
+    fn to_event(&self) -> crate::state::Event {
+        crate::state::Event {
+            id: 0,
+            at_ms: 0,
+            ts: self.ts.to_owned(),
+            route: self.route.to_owned(),
+            method: self.method.to_owned(),
+            path: self.path.to_owned(),
+            outcome: self.outcome.to_owned(),
+            reason: self.reason.map(str::to_owned),
+            status: self.status,
+            client_ip: self.client_ip.map(str::to_owned),
+            delivery_id: self.delivery_id.map(str::to_owned),
+            secret_id: self.secret_id.map(str::to_owned),
+            key_id: None,
+            body_bytes: self.body_bytes,
+            duration_ms: self.duration_ms,
+            upstream_ms: self.upstream_ms,
+            error: self.error.map(str::to_owned),
+            capture: None,
+        }
+    }
 }
 
 /// Webhook keys in a path authenticate the caller: log them as `wh_…` + 4 characters.

@@ -244,18 +244,15 @@ impl OperatorState {
 }
 
 /// Records one request: called once per request by the sidecar's access log with the
-/// request head, the body the checks admitted (empty when refused) and the log line it
+/// request head, the body read (empty when none was) and the fields of the log line it
 /// wrote (so the event log and the access log cannot disagree).
 pub(crate) fn record(
-    snapshot: Option<&Snapshot>,
+    snapshot: &Snapshot,
     head: &pingora_http::RequestHeader,
     body: &[u8],
-    line: &[u8],
+    event: Event,
 ) {
-    let Some(snapshot) = snapshot else { return };
-    let Some(state) = &snapshot.state else { return };
-    match serde_json::from_slice::<Event>(line) {
-        Ok(event) => state.observe(snapshot, head, body, event),
-        Err(e) => tracing::warn!(error = %e, "event log: the access log line did not parse"),
+    if let Some(state) = &snapshot.state {
+        state.observe(snapshot, head, body, event);
     }
 }
