@@ -38,11 +38,17 @@ async fn slow_heads_are_cut_at_the_deadline_while_a_signed_request_still_passes(
     let metrics = proxy.metrics().await;
     let timeouts = sample(&metrics, "hookguard_request_head_timeouts_total", "").unwrap();
     assert!(timeouts >= 300.0, "{timeouts}");
-    assert_eq!(
-        sample(&metrics, "hookguard_connections_open", ""),
-        Some(0.0),
-        "every connection was released"
-    );
+    // The signed request's client closes its connection as it finishes; the sidecar
+    // sees the EOF a moment later, so the gauge is read until it settles (bounded).
+    let mut open = None;
+    for _ in 0..50 {
+        open = sample(&proxy.metrics().await, "hookguard_connections_open", "");
+        if open == Some(0.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(open, Some(0.0), "every connection was released within 5 s");
 }
 
 #[tokio::test]
