@@ -69,10 +69,13 @@ impl Drop for Slot<'_> {
     }
 }
 
-/// Reads the next request head within `deadline`. `false`: the connection is done — closed
+/// Reads the next request head within `deadline`. The deadline is pingora's coarse timer
+/// (10 ms resolution, one shared clock thread): tokio's timer wakes its driver through an
+/// eventfd each time a keep-alive connection waits for its next head — a write and a
+/// wake-up per request, measured in bench/README.md ("The hot path"). `false`: the connection is done — closed
 /// by the client, too slow (counted), or a head that does not parse (answered 400).
 pub(super) async fn read_head(session: &mut ServerSession, deadline: Duration) -> bool {
-    match tokio::time::timeout(deadline, session.read_request()).await {
+    match pingora_timeout::timeout(deadline, session.read_request()).await {
         Ok(Ok(read)) => read,
         Ok(Err(e)) => {
             if e.esource() == &ErrorSource::Downstream && session.response_written().is_none() {

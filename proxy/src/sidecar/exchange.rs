@@ -262,7 +262,7 @@ async fn handle(
     if framing::expects_continue(session.req_header()) {
         session.write_continue_response().await?;
     }
-    let body = match tokio::time::timeout(
+    let body = match pingora_timeout::timeout(
         route.body_timeout,
         body::read(session, read_limit, declared),
     )

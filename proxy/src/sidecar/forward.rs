@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use hookguard_config::ForwardedFor;
 use http::{header, HeaderName, HeaderValue};
-use pingora_core::protocols::http::v1::client::{http_req_header_to_wire, HttpSession};
+use pingora_core::protocols::http::v1::client::HttpSession;
 use pingora_core::protocols::http::{HttpTask, ServerSession};
 use pingora_core::protocols::Stream;
 use pingora_core::upstreams::peer::Peer;
@@ -16,7 +16,7 @@ use pingora_http::RequestHeader;
 use tokio::io::AsyncWriteExt;
 
 use super::exchange::{settle, Ctx};
-use super::Sidecar;
+use super::{pool, Sidecar};
 use crate::runtime::Snapshot;
 
 /// Prefix of the headers hookguard adds; incoming ones are stripped so callers cannot forge them.
@@ -53,66 +53,115 @@ fn is_forged_hookguard_header(name: &HeaderName) -> bool {
             .all(|(&got, &want)| got == want || (want == b'-' && got == b'_'))
 }
 
-/// The head the app receives, in forward and queue mode alike: the headers the checks left,
-/// no hop-by-hop ones, Content-Length framing for the exact body, every incoming
-/// `x-hookguard-*` header (or `_` alias) replaced by hookguard's own, the client address
-/// passed on as `upstream.forwarded_for` says, the path rewritten as the route says.
+/// Where [`upstream_head`] puts the head it builds: forward mode writes it to the wire,
+/// queue mode stores it with the message.
+pub(super) trait HeadSink {
+    /// The request line's method and target (path and query).
+    fn request_line(&mut self, method: &http::Method, target: &[u8], version: http::Version);
+    /// One header line; names in the case the client sent them (hookguard's own lowercase).
+    fn header(&mut self, name: &[u8], value: &[u8]);
+}
+
+/// The head the app receives, in forward and queue mode alike: the headers the checks left
+/// (in the client's order and case), no hop-by-hop ones, Content-Length framing for the
+/// exact body, every incoming `x-hookguard-*` header (or `_` alias) replaced by
+/// hookguard's own, the client address passed on as `upstream.forwarded_for` says, the
+/// path rewritten as the route says.
+///
+/// Written straight into `sink`: no copy of the received head is made and edited (that
+/// cost a `HeaderMap` clone, its case map and a serialisation per request).
 pub(super) fn upstream_head(
     received: &RequestHeader,
     ctx: &Ctx,
     forwarded_for: ForwardedFor,
-) -> Result<RequestHeader> {
-    let mut req = received.clone();
-    if let Some(admitted) = &ctx.headers {
-        use_headers(&mut req, admitted)?;
+    sink: &mut impl HeadSink,
+) -> Result<()> {
+    match upstream_target(&received.uri, ctx) {
+        Some(target) => {
+            // A rewritten target must still be a valid request target.
+            http::uri::PathAndQuery::try_from(target.as_str()).or_err(
+                ErrorType::InternalError,
+                "rewritten path is not a valid URI",
+            )?;
+            sink.request_line(&received.method, target.as_bytes(), received.version);
+        }
+        None => sink.request_line(&received.method, received.raw_path(), received.version),
     }
-    // `Connection` may name more hop-by-hop headers.
-    let named: Vec<HeaderName> = req
-        .headers
+    // The headers the checks left: the received ones, unless the payload rules changed
+    // them (then a changed name takes the rules' values, in lowercase).
+    let admitted = ctx.headers.as_ref();
+    let same = |name: &HeaderName| {
+        admitted.is_none_or(|a| {
+            received
+                .headers
+                .get_all(name)
+                .iter()
+                .eq(a.get_all(name).iter())
+        })
+    };
+    let connection = admitted.unwrap_or(&received.headers);
+    let passes = |name: &HeaderName| {
+        !HOP_BY_HOP.contains(name)
+            && !named_by_connection(connection, name)
+            && !is_forged_hookguard_header(name)
+            && *name != header::CONTENT_LENGTH
+            && (*name != header::FORWARDED && name.as_str() != "x-forwarded-for"
+                || forwarded_for == ForwardedFor::Append && ctx.peer.is_none())
+    };
+    for (name, value) in received.case_header_iter() {
+        // `case_header_iter` yields each value with its name: look the name up once.
+        let Ok(lower) = HeaderName::from_bytes(name.as_slice()) else {
+            continue;
+        };
+        if passes(&lower) && same(&lower) {
+            sink.header(name.as_slice(), value.as_bytes());
+        }
+    }
+    if let Some(admitted) = admitted {
+        for name in admitted.keys() {
+            if passes(name) && !same(name) {
+                for value in admitted.get_all(name) {
+                    sink.header(name.as_str().as_bytes(), value.as_bytes());
+                }
+            }
+        }
+    }
+    let mut length = itoa::Buffer::new();
+    sink.header(b"content-length", length.format(ctx.body.len()).as_bytes());
+    forwarding_headers(connection, ctx, forwarded_for, sink);
+    for (name, value) in hookguard_headers(ctx) {
+        sink.header(name.as_bytes(), value.as_bytes());
+    }
+    Ok(())
+}
+
+/// Whether the `Connection` header names `name` as one more hop-by-hop header.
+fn named_by_connection(headers: &http::HeaderMap, name: &HeaderName) -> bool {
+    headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
-        .collect();
-    for name in HOP_BY_HOP.iter().chain(&named) {
-        req.remove_header(name);
-    }
-    let forged: Vec<HeaderName> = req
-        .headers
-        .keys()
-        .filter(|name| is_forged_hookguard_header(name))
-        .cloned()
-        .collect();
-    for name in forged {
-        req.remove_header(&name);
-    }
-    req.insert_header(header::CONTENT_LENGTH, ctx.body.len())?;
-    forwarding_headers(&mut req, ctx, forwarded_for)?;
-    for (name, value) in hookguard_headers(ctx) {
-        req.insert_header(name, value)?;
-    }
-    if let Some(target) = upstream_target(&req.uri, ctx) {
-        req.set_uri(target.parse().or_err(
-            ErrorType::InternalError,
-            "rewritten path is not a valid URI",
-        )?);
-    }
-    Ok(req)
+        .any(|token| token.trim().eq_ignore_ascii_case(name.as_str()))
 }
 
 /// `X-Forwarded-For` and `Forwarded` as a proxy passes them on: the connection's peer
 /// appended to what came (`append`), or only the client address hookguard decided
 /// (`replace`). Without it an app trusting one hop believes an address the client chose.
-fn forwarding_headers(req: &mut RequestHeader, ctx: &Ctx, mode: ForwardedFor) -> Result<()> {
+fn forwarding_headers(
+    headers: &http::HeaderMap,
+    ctx: &Ctx,
+    mode: ForwardedFor,
+    sink: &mut impl HeadSink,
+) {
     let (xff, forwarded) = match mode {
         ForwardedFor::Append => {
+            // Without a peer address the headers went on as they came.
             let Some(peer) = ctx.peer.map(|p| p.ip()) else {
-                return Ok(());
+                return;
             };
-            let joined = |name: &HeaderName, add: String| -> String {
-                let mut all: Vec<&str> = req
-                    .headers
+            let joined = |name: &str, add: String| -> String {
+                let mut all: Vec<&str> = headers
                     .get_all(name)
                     .iter()
                     .filter_map(|v| v.to_str().ok())
@@ -121,25 +170,19 @@ fn forwarding_headers(req: &mut RequestHeader, ctx: &Ctx, mode: ForwardedFor) ->
                 all.join(", ")
             };
             (
-                joined(
-                    &HeaderName::from_static("x-forwarded-for"),
-                    peer.to_string(),
-                ),
-                joined(&header::FORWARDED, forwarded_for_element(peer)),
+                joined("x-forwarded-for", peer.to_string()),
+                joined("forwarded", forwarded_for_element(peer)),
             )
         }
         ForwardedFor::Replace => {
             let Some(client) = ctx.client_ip() else {
-                req.remove_header("x-forwarded-for");
-                req.remove_header(&header::FORWARDED);
-                return Ok(());
+                return;
             };
             (client.to_string(), forwarded_for_element(client))
         }
     };
-    req.insert_header("x-forwarded-for", xff)?;
-    req.insert_header(header::FORWARDED, forwarded)?;
-    Ok(())
+    sink.header(b"x-forwarded-for", xff.as_bytes());
+    sink.header(b"forwarded", forwarded.as_bytes());
 }
 
 /// `for=192.0.2.1`, or `for="[2001:db8::1]"` (RFC 7239 §6: IPv6 quoted and bracketed).
@@ -196,28 +239,36 @@ fn hookguard_headers(ctx: &Ctx) -> Vec<(&'static str, HeaderValue)> {
     out
 }
 
-/// Makes `req`'s headers those the payload rules left (added, removed, a mapped body's
-/// content type), keeping pingora's header-name case for the ones unchanged.
-fn use_headers(req: &mut RequestHeader, admitted: &http::HeaderMap) -> Result<()> {
-    let names: Vec<HeaderName> = req.headers.keys().cloned().collect();
-    for name in names {
-        let same = req
-            .headers
-            .get_all(&name)
-            .iter()
-            .eq(admitted.get_all(&name).iter());
-        if !same {
-            req.remove_header(&name);
+/// Room for a usual head, so building it does not reallocate.
+const WIRE_CAPACITY: usize = 1024;
+
+/// The head as HTTP/1.1 bytes.
+struct Wire(Vec<u8>);
+
+impl HeadSink for Wire {
+    fn request_line(&mut self, method: &http::Method, target: &[u8], version: http::Version) {
+        let version: &[u8] = if version == http::Version::HTTP_10 {
+            b"HTTP/1.0"
+        } else {
+            b"HTTP/1.1"
+        };
+        for part in [
+            method.as_str().as_bytes(),
+            b" ",
+            target,
+            b" ",
+            version,
+            b"\r\n",
+        ] {
+            self.0.extend_from_slice(part);
         }
     }
-    for name in admitted.keys() {
-        if !req.headers.contains_key(name) {
-            for value in admitted.get_all(name) {
-                req.append_header(name.clone(), value.clone())?;
-            }
+
+    fn header(&mut self, name: &[u8], value: &[u8]) {
+        for part in [name, b": ", value, b"\r\n"] {
+            self.0.extend_from_slice(part);
         }
     }
-    Ok(())
 }
 
 /// Sends the admitted request to the app and relays its answer to the client.
@@ -228,30 +279,24 @@ pub(super) async fn forward(
     ctx: &mut Ctx,
 ) -> Result<()> {
     let upstream = &snapshot.upstream;
-    let head = upstream_head(session.req_header(), ctx, upstream.forwarded_for)?;
-    let wire = http_req_header_to_wire(&head).ok_or_else(|| {
-        Error::explain(
-            ErrorType::InvalidHTTPHeader,
-            "the request head cannot be written as HTTP/1.1",
-        )
-    })?;
+    let mut wire = Wire(Vec::with_capacity(WIRE_CAPACITY));
+    upstream_head(session.req_header(), ctx, upstream.forwarded_for, &mut wire)?;
+    wire.0.extend_from_slice(b"\r\n");
+    let head_only = session.req_header().method == http::Method::HEAD;
     let peer = upstream
         .peer()
         .map_err(|e| Error::explain(ErrorType::ConnectError, e).into_up())?;
     let started = Instant::now();
     let (mut client, response) =
-        exchange(sidecar, &peer, &wire, &ctx.body, upstream.read_timeout).await?;
+        exchange(sidecar, &peer, &wire.0, &ctx.body, upstream.read_timeout).await?;
     ctx.upstream_elapsed = Some(started.elapsed());
     let status = response.status.as_u16();
     ctx.status = Some(status);
     settle(ctx, Some(status)).await;
-    let head_only = head.method == http::Method::HEAD;
     relay(session, &mut client, response, head_only).await?;
     client.respect_keepalive();
     if let Some(stream) = client.reuse().await {
-        sidecar
-            .upstreams
-            .release_stream(stream, peer.reuse_hash(), peer.idle_timeout());
+        pool::put(peer.reuse_hash(), stream);
     }
     Ok(())
 }
@@ -266,11 +311,18 @@ async fn exchange(
     body: &Bytes,
     read_timeout: Duration,
 ) -> Result<(HttpSession, Box<pingora_http::ResponseHeader>)> {
-    let (stream, reused) = sidecar
-        .upstreams
-        .get_stream(peer)
-        .await
-        .map_err(|e| e.into_up())?;
+    let key = peer.reuse_hash();
+    let (stream, reused) = match pool::take(key, peer.idle_timeout().unwrap_or_default()) {
+        Some(stream) => (stream, true),
+        None => (
+            sidecar
+                .upstreams
+                .new_stream(peer)
+                .await
+                .map_err(|e| e.into_up())?,
+            false,
+        ),
+    };
     match request_once(stream, head, body, read_timeout).await {
         Err(e) if reused && stale_connection(&e) => {
             let stream = sidecar
@@ -297,7 +349,7 @@ async fn request_once(
     body: &Bytes,
     read_timeout: Duration,
 ) -> Result<(HttpSession, Box<pingora_http::ResponseHeader>)> {
-    match tokio::time::timeout(read_timeout, write_all(&mut stream, head, body)).await {
+    match pingora_timeout::timeout(read_timeout, write_all(&mut stream, head, body)).await {
         Ok(written) => written
             .or_err(ErrorType::WriteError, "writing the request to the app")
             .map_err(|e| e.into_up())?,

@@ -11,7 +11,8 @@
 //! Files: `connection.rs` (caps and deadlines before any route runs), `exchange.rs` (one
 //! request: route, checks, then the app or the queue), `framing.rs` (what the head must
 //! not be), `body.rs` (reading it), `forward.rs` (the app), `queue.rs` (queue mode),
-//! `respond.rs` (answers the sidecar gives itself), `log.rs` (access log and metrics).
+//! `respond.rs` (answers the sidecar gives itself), `log.rs` (access log and metrics),
+//! `pool.rs` (idle connections to the app, per worker thread).
 
 mod body;
 mod connection;
@@ -19,6 +20,7 @@ mod exchange;
 mod forward;
 mod framing;
 mod log;
+mod pool;
 mod queue;
 mod respond;
 
@@ -41,7 +43,8 @@ pub(crate) struct Sidecar {
     pub(crate) live: Arc<LiveConfig<Snapshot>>,
     /// Requests being served: the drain ends early when it reaches 0.
     pub(crate) in_flight: Arc<AtomicUsize>,
-    /// Pooled connections to the app (pingora's pool, shared by the worker threads).
+    /// Opens connections to the app (TCP, TLS, connect timeout); idle ones are kept per
+    /// worker thread (`pool.rs`).
     upstreams: TransportConnector,
     /// Open connections, overall and per client address.
     connections: connection::Gate,

@@ -10,7 +10,7 @@ use pingora_core::protocols::http::ServerSession;
 use pingora_error::Result;
 
 use super::exchange::{settle, Ctx, Outcome};
-use super::forward::upstream_head;
+use super::forward::{upstream_head, HeadSink};
 use super::respond::{answer, json, write};
 use crate::queue::{Queue, QueuedRoute};
 use crate::runtime::Snapshot;
@@ -31,8 +31,13 @@ pub(super) async fn enqueue(
         return Ok(());
     };
     // The head the app will receive, built as forward mode builds it.
-    let head = upstream_head(session.req_header(), ctx, snapshot.upstream.forwarded_for)?;
-    let request = stored_request(&head, ctx);
+    let mut stored = Stored::default();
+    upstream_head(
+        session.req_header(),
+        ctx,
+        snapshot.upstream.forwarded_for,
+        &mut stored,
+    )?;
     let meta = Metadata {
         received_at: Timestamp(
             Timestamp::now()
@@ -44,7 +49,8 @@ pub(super) async fn enqueue(
         secret_id: ctx.verified.as_ref().map(|v| v.secret_id.to_string()),
         event_type: None,
     };
-    let key = queued.ordering_key(&head.headers, &ctx.body);
+    let key = queued.ordering_key(&stored.map, &ctx.body);
+    let request = stored.into_request(ctx);
     match queue.enqueue(&route.id, queued, &request, meta, key).await {
         Ok(id) => {
             // Durable now: the replay guard commits the delivery id (a resend is a duplicate).
@@ -81,25 +87,44 @@ pub(super) async fn enqueue(
 
 /// The request as the app will receive it: the exact body and the head `upstream_head`
 /// built (the framing header is the engine's to set).
-fn stored_request(head: &pingora_http::RequestHeader, ctx: &Ctx) -> Request {
-    let headers = head
-        .headers
-        .iter()
-        .filter(|(name, _)| *name != header::CONTENT_LENGTH)
-        .map(|(name, value)| {
-            (
-                name.as_str().to_owned(),
-                Bytes::copy_from_slice(value.as_bytes()),
-            )
-        })
-        .collect();
-    Request {
-        method: head.method.as_str().to_owned(),
-        target: head
-            .uri
-            .path_and_query()
-            .map_or_else(|| head.uri.path().to_owned(), |pq| pq.as_str().to_owned()),
-        headers,
-        body: ctx.body.clone(),
+#[derive(Default)]
+struct Stored {
+    method: String,
+    target: String,
+    /// Lowercase names, in order.
+    headers: Vec<(String, Bytes)>,
+    /// The same headers, for the ordering key's lookup.
+    map: http::HeaderMap,
+}
+
+impl HeadSink for Stored {
+    fn request_line(&mut self, method: &http::Method, target: &[u8], _: http::Version) {
+        method.as_str().clone_into(&mut self.method);
+        self.target = String::from_utf8_lossy(target).into_owned();
+    }
+
+    fn header(&mut self, name: &[u8], value: &[u8]) {
+        let Ok(name) = http::HeaderName::from_bytes(name) else {
+            return;
+        };
+        if name == header::CONTENT_LENGTH {
+            return;
+        }
+        if let Ok(value) = HeaderValue::from_bytes(value) {
+            self.map.append(name.clone(), value);
+        }
+        self.headers
+            .push((name.as_str().to_owned(), Bytes::copy_from_slice(value)));
+    }
+}
+
+impl Stored {
+    fn into_request(self, ctx: &Ctx) -> Request {
+        Request {
+            method: self.method,
+            target: self.target,
+            headers: self.headers,
+            body: ctx.body.clone(),
+        }
     }
 }

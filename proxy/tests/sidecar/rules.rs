@@ -106,15 +106,18 @@ ignore = ["pull_request.labeled"]
         },
         "filtered deliveries not counted by pattern"
     );
-    // Logged with the pattern, never the raw event type.
-    let lines = proxy.stdout_lines();
-    assert!(
-        lines
+    // Logged with the pattern, never the raw event type (the test reads the sidecar's
+    // stdout on its own thread: the line may arrive a moment after the metric).
+    assert_eventually!(
+        proxy
+            .stdout_lines()
             .iter()
             .any(|l| l.contains("\"reason\":\"event_filtered\"")
                 && l.contains("\"event_pattern\":\"other\"")),
-        "{lines:#?}"
+        "{:#?}",
+        proxy.stdout_lines()
     );
+    let lines = proxy.stdout_lines();
     assert!(!lines.iter().any(|l| l.contains("issues")), "{lines:#?}");
 }
 
