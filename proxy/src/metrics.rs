@@ -303,6 +303,9 @@ pub(crate) struct RouteMetrics {
     pub(crate) request_duration: Histogram,
     pub(crate) upstream_duration: Histogram,
     pub(crate) body_bytes: Histogram,
+    /// `hookguard_requests_total{outcome="forwarded",reason=""}`: the usual outcome, resolved
+    /// once instead of a label lookup per request.
+    pub(crate) forwarded: IntCounter,
 }
 
 impl RouteMetrics {
@@ -311,6 +314,9 @@ impl RouteMetrics {
             request_duration: METRICS.request_duration.with_label_values(&[route]),
             upstream_duration: METRICS.upstream_duration.with_label_values(&[route]),
             body_bytes: METRICS.body_bytes.with_label_values(&[route]),
+            forwarded: METRICS
+                .requests
+                .with_label_values(&[route, "forwarded", ""]),
         }
     }
 }

@@ -39,11 +39,13 @@ struct AccessLine<'a> {
 pub(super) fn record(snapshot: &Snapshot, req: &RequestHeader, ctx: &Ctx, error: Option<&Error>) {
     let route = ctx.route_id();
     let total = ctx.started.elapsed();
-    let reason = ctx.reason.map_or("", |r| r.as_str());
-    METRICS
-        .requests
-        .with_label_values(&[route, ctx.outcome.as_str(), reason])
-        .inc();
+    match (&ctx.route, ctx.outcome, ctx.reason) {
+        (Some(r), Outcome::Forwarded, None) => r.metrics.forwarded.inc(),
+        (_, outcome, reason) => METRICS
+            .requests
+            .with_label_values(&[route, outcome.as_str(), reason.map_or("", |r| r.as_str())])
+            .inc(),
+    }
     if let Some(reason) = ctx.reason {
         METRICS
             .rejections
