@@ -6,6 +6,7 @@ mod alerts;
 mod cli;
 mod diagnose;
 mod metrics;
+mod migrate;
 mod outbound;
 mod queue;
 mod runtime;

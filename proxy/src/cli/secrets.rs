@@ -26,6 +26,9 @@ pub(crate) enum SecretsCommand {
     /// Fetch every secret from its source; check reachability, format, age and rotation.
     #[command(after_help = EXIT_CODES)]
     Validate(ValidateArgs),
+    /// Move secrets written inline, in env vars or in files into Vault KV v2 or Infisical:
+    /// dry run, encrypted backup, write, verify, rewritten config; `--rollback`, `status`.
+    Migrate(super::migrate::MigrateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -50,6 +53,7 @@ pub(crate) struct ValidateArgs {
 pub(crate) fn secrets(command: SecretsCommand) -> Result<u8, String> {
     match command {
         SecretsCommand::Validate(args) => validate(args),
+        SecretsCommand::Migrate(args) => super::migrate::run(args),
     }
 }
 
