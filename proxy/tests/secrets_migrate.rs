@@ -484,3 +484,56 @@ async fn bad_input_gets_a_clear_error_and_writes_nothing() {
     .await;
     expect(&r, "no migration journal");
 }
+
+/// Runs `args` under `script(1)`, which gives the command a pseudo-terminal: what a person
+/// at a terminal sees (stdout and stderr together).
+async fn on_a_terminal(dir: &Path, args: &[String]) -> String {
+    let line = std::iter::once(env!("CARGO_BIN_EXE_hookguard").to_string())
+        .chain(args.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let dir = dir.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let out = Command::new("script")
+            .current_dir(&dir)
+            .args(["-qec", &line, "/dev/null"])
+            .env("GH_NEXT", FROM_ENV)
+            .env("VAULT_TOKEN", VAULT_TOKEN)
+            .env("HOOKGUARD_MIGRATE_PASSPHRASE", PASSPHRASE)
+            .output()
+            .expect("script(1) from util-linux");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_bars_show_on_a_terminal_and_never_in_piped_or_json_output() {
+    let vault = VaultServer::start(VAULT_TOKEN).await;
+    vault.seed("elsewhere", "k", "already-in-vault");
+    let dir = workdir(&vault.url());
+    let dry_run = to_vault(&vault, &["--dry-run"]);
+    let seen = on_a_terminal(dir.path(), &dry_run).await;
+    assert!(seen.contains("reading the destination ["), "{seen}");
+    assert!(seen.contains("4/4"), "{seen}");
+    let validate: Vec<String> = ["secrets", "validate", "-c", "hookguard.toml", "--all"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let seen = on_a_terminal(dir.path(), &validate).await;
+    assert!(seen.contains("fetching ["), "{seen}");
+    assert!(seen.contains("5/5"), "{seen}");
+    for secret in [INLINE, FROM_ENV, FROM_FILE, OTHER_INLINE] {
+        assert!(!seen.contains(secret), "{secret} leaked: {seen}");
+    }
+    // --json: no bar even on a terminal; piped: no bar.
+    let mut json = validate.clone();
+    json.push("--json".into());
+    let seen = on_a_terminal(dir.path(), &json).await;
+    assert!(!seen.contains("fetching ["), "{seen}");
+    let piped = run(dir.path(), &dry_run).await;
+    assert!(!piped.text().contains("reading the destination ["));
+    let piped = run(dir.path(), &validate).await;
+    assert!(!piped.text().contains("fetching ["), "{}", piped.text());
+}
