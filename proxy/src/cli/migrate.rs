@@ -398,7 +398,7 @@ async fn migrate(args: &MigrateArgs) -> Result<u8, String> {
                 Ok(prior) => prior,
                 Err(e) => {
                     bar.finish_and_clear();
-                    return destination_failed(args.json, &e.to_string(), 0, items.len());
+                    return destination_failed(args.json, &e.to_string(), None);
                 }
             };
             bar.inc(1);
@@ -444,7 +444,7 @@ async fn migrate(args: &MigrateArgs) -> Result<u8, String> {
                     Ok(prior) => prior,
                     Err(e) => {
                         bar.finish_and_clear();
-                        return destination_failed(args.json, &e.to_string(), 0, items.len());
+                        return destination_failed(args.json, &e.to_string(), None);
                     }
                 };
                 bar.inc(1);
@@ -539,7 +539,7 @@ async fn migrate(args: &MigrateArgs) -> Result<u8, String> {
         } else {
             if let Err(e) = store.put(&item.target, Some(value)).await {
                 bar.finish_and_clear();
-                return destination_failed(args.json, &e.to_string(), index, items.len());
+                return destination_failed(args.json, &e.to_string(), Some((index, items.len())));
             }
             journal.append(&Event::Written {
                 route: item.route.clone(),
@@ -650,12 +650,22 @@ fn now() -> String {
         .unwrap_or_default()
 }
 
-fn destination_failed(json_out: bool, error: &str, done: usize, total: usize) -> Result<u8, String> {
-    let hint = format!(
-        "{done} of {total} secrets moved before the destination failed: {error}. Run the same \
-         command again to resume; `hookguard secrets migrate status` shows what moved."
-    );
+/// Reports a destination failure. `moved`: how far the writing got, `None` when it failed
+/// before anything was written (reading what it holds, for the dry run or the backup).
+fn destination_failed(
+    json_out: bool,
+    error: &str,
+    moved: Option<(usize, usize)>,
+) -> Result<u8, String> {
+    let hint = match moved {
+        Some((done, total)) => format!(
+            "{done} of {total} secrets moved before the destination failed: {error}. Run the \
+             same command again to resume; `hookguard secrets migrate status` shows what moved."
+        ),
+        None => format!("reading the destination failed: {error}. Nothing was written."),
+    };
     if json_out {
+        let (done, total) = moved.unwrap_or_default();
         println!(
             "{:#}",
             json!({"ok": false, "error": error, "moved": done, "total": total})
@@ -693,7 +703,17 @@ async fn rollback(args: &MigrateArgs, backup_path: &Path) -> Result<u8, String> 
         } else {
             if let Err(e) = store.put(&target, item.prior.as_deref()).await {
                 bar.finish_and_clear();
-                return destination_failed(args.json, &e.to_string(), index, backup.items.len());
+                if args.json {
+                    println!("{:#}", json!({"ok": false, "error": e.to_string(), "items": rows}));
+                }
+                eprintln!(
+                    "hookguard: the rollback stopped at {}/{} ({index} of {} done): {e}. Run \
+                     the same command again to continue.",
+                    item.route,
+                    item.secret_id,
+                    backup.items.len()
+                );
+                return Ok(EXIT_DESTINATION);
             }
             journal.append(&Event::Restored {
                 route: item.route.clone(),
