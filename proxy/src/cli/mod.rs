@@ -11,6 +11,7 @@ mod dlq;
 mod echo;
 mod events;
 mod explain;
+mod explain_event;
 mod graph;
 mod inject;
 mod migrate;
