@@ -510,7 +510,7 @@ events = {{ capture = ["github"] }}
         text.contains("capture = [\"plain\"]") && text.contains("kept no request"),
         "{text}"
     );
-    // No such event; a wrong token.
+    // No such event.
     let (code, _, text) = tokio::task::spawn_blocking(move || explain_event(&config, &admin, 999_999))
         .await
         .unwrap();

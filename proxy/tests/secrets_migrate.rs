@@ -537,3 +537,62 @@ async fn progress_bars_show_on_a_terminal_and_never_in_piped_or_json_output() {
     let piped = run(dir.path(), &validate).await;
     assert!(!piped.text().contains("fetching ["), "{}", piped.text());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_killed_with_sigkill_resumes_from_its_journal() {
+    let infisical = InfisicalServer::start(CLIENT_ID, CLIENT_SECRET).await;
+    let dir = workdir("http://127.0.0.1:9");
+    // Slow writes leave a window to kill the process between two of them.
+    infisical.delay_writes(std::time::Duration::from_millis(300));
+    let args = to_infisical(&infisical, &[]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hookguard"))
+        .current_dir(dir.path())
+        .args(&args)
+        .env("GH_NEXT", FROM_ENV)
+        .env("VAULT_TOKEN", VAULT_TOKEN)
+        .env("INFISICAL_CLIENT_ID", CLIENT_ID)
+        .env("INFISICAL_CLIENT_SECRET", CLIENT_SECRET)
+        .env("HOOKGUARD_MIGRATE_PASSPHRASE", PASSPHRASE)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    hookguard_tests::assert_eventually!(infisical.writes().len() >= 2, "two writes");
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let at_kill = infisical.writes();
+    assert!(at_kill.len() < 4, "the run finished before the kill: {at_kill:?}");
+
+    let s = hookguard(
+        dir.path(),
+        &["secrets", "migrate", "status", "-c", "hookguard.toml", "--json"],
+    )
+    .await;
+    assert_eq!(s.json["phase"], "interrupted", "{}", s.text());
+    let journaled: Vec<String> = s.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["state"] == "written")
+        .map(|i| i["to"].as_str().unwrap().trim_start_matches("infisical ").to_owned())
+        .collect();
+    // What the store acknowledged and the journal recorded, at most one write behind.
+    assert!(!journaled.is_empty() && journaled.len() + 1 >= at_kill.len(), "{journaled:?} {at_kill:?}");
+
+    infisical.delay_writes(std::time::Duration::ZERO);
+    let r = run(dir.path(), &to_infisical(&infisical, &["--json"])).await;
+    assert_eq!(r.code, Some(0), "{}", r.text());
+    let writes = infisical.writes();
+    for name in &journaled {
+        assert_eq!(
+            writes.iter().filter(|w| *w == name).count(),
+            1,
+            "{name} was written again: {writes:?}"
+        );
+    }
+    // Only a write in flight at the kill (acknowledged, not yet journaled) is redone.
+    assert!(writes.len() <= 5, "{writes:?}");
+    let get = |name| infisical.get("proj-1", "prod", "/", name);
+    assert_eq!(get("HOOKGUARD_GITHUB_NEXT").as_deref(), Some(FROM_ENV));
+    assert_eq!(get("HOOKGUARD_LEGACY_PRIMARY").as_deref(), Some(OTHER_INLINE));
+}

@@ -33,6 +33,8 @@ struct Faults {
     fail_after: Option<usize>,
     /// Store each written value with `-tampered` appended.
     tamper: bool,
+    /// Hold each write this long before answering (to kill a client mid-run).
+    delay: std::time::Duration,
 }
 
 impl Faults {
@@ -121,6 +123,8 @@ async fn vault_write(
     Path(path): Path<String>,
     Json(body): Json<Value>,
 ) -> Answer {
+    let delay = state.lock().unwrap().faults.delay;
+    tokio::time::sleep(delay).await;
     let mut state = state.lock().unwrap();
     if headers.get("x-vault-token").and_then(|v| v.to_str().ok()) != Some(state.token.as_str()) {
         return forbidden();
@@ -229,6 +233,11 @@ impl VaultServer {
     pub fn tamper(&self, on: bool) {
         self.state.lock().unwrap().faults.tamper = on;
     }
+
+    /// Hold every write this long before storing it and answering.
+    pub fn delay_writes(&self, delay: std::time::Duration) {
+        self.state.lock().unwrap().faults.delay = delay;
+    }
 }
 
 #[derive(Default)]
@@ -330,6 +339,8 @@ async fn infisical_write(
     if let Some(refused) = unauthorized(&headers) {
         return refused;
     }
+    let delay = state.lock().unwrap().faults.delay;
+    tokio::time::sleep(delay).await;
     let mut state = state.lock().unwrap();
     if let Some(refused) = state.faults.refuse() {
         return refused;
@@ -424,5 +435,10 @@ impl InfisicalServer {
     /// Store a different value than the one written.
     pub fn tamper(&self, on: bool) {
         self.state.lock().unwrap().faults.tamper = on;
+    }
+
+    /// Hold every write this long before storing it and answering.
+    pub fn delay_writes(&self, delay: std::time::Duration) {
+        self.state.lock().unwrap().faults.delay = delay;
     }
 }

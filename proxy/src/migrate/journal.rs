@@ -158,13 +158,20 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Opens (creating) the journal at `path` for appending.
+    /// Opens (creating) the journal at `path` for appending. A last line torn by a crash
+    /// is cut off first, so the next event starts a line of its own.
     pub(crate) fn open(path: &Path) -> Result<Self, String> {
+        let failed = |e: std::io::Error| format!("journal {}: {e}", path.display());
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
-            .map_err(|e| format!("journal {}: {e}", path.display()))?;
+            .map_err(failed)?;
+        let text = std::fs::read(path).map_err(failed)?;
+        if !text.is_empty() && !text.ends_with(b"\n") {
+            let keep = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            file.set_len(keep as u64).map_err(failed)?;
+        }
         Ok(Self {
             file,
             path: path.to_owned(),
@@ -220,6 +227,11 @@ mod tests {
         let state = load(&path).unwrap().unwrap();
         assert!(state.torn_tail);
         assert!(!state.verified);
+        // The next writer cuts the torn line off and the journal reads whole again.
+        Writer::open(&path).unwrap().append(&Event::Verified).unwrap();
+        let state = load(&path).unwrap().unwrap();
+        assert!(!state.torn_tail && state.verified);
+        assert_eq!(state.item_state(&item), "verified");
         std::fs::write(&path, "garbage\n{}\n").unwrap();
         assert!(load(&path).unwrap_err().contains(":1:"));
     }
