@@ -596,3 +596,71 @@ async fn a_run_killed_with_sigkill_resumes_from_its_journal() {
     assert_eq!(get("HOOKGUARD_GITHUB_NEXT").as_deref(), Some(FROM_ENV));
     assert_eq!(get("HOOKGUARD_LEGACY_PRIMARY").as_deref(), Some(OTHER_INLINE));
 }
+
+/// `examples/migrate.toml`, as its header comment runs it: dry run, run, status, rollback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_config_migrates_as_documented() {
+    let vault = VaultServer::start(VAULT_TOKEN).await;
+    let dir = tempfile::tempdir().unwrap();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/migrate.toml");
+    std::fs::copy(example, dir.path().join("migrate.toml")).unwrap();
+    std::fs::write(dir.path().join("shopify.secret"), "shopify-shared-secret\n").unwrap();
+    let with = |extra: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = [
+            "secrets",
+            "migrate",
+            "-c",
+            "migrate.toml",
+            "--to",
+            "vault",
+            "--vault-addr",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.push(vault.url());
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    let stripe = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let run_example = |args: Vec<String>| {
+        let dir = dir.path().to_owned();
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_hookguard"))
+                .current_dir(dir)
+                .args(args)
+                .env("STRIPE_WEBHOOK_SECRET", stripe)
+                .env("VAULT_TOKEN", VAULT_TOKEN)
+                .env("HOOKGUARD_MIGRATE_PASSPHRASE", PASSPHRASE)
+                .output()
+                .unwrap()
+        })
+    };
+    let out = run_example(with(&["--dry-run"])).await.unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(vault.accepted(), 0);
+    let out = run_example(with(&["--write-config"])).await.unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(!shown.contains(stripe) && !shown.contains("Everybody"), "{shown}");
+    assert_eq!(vault.get("hookguard/stripe", "primary").as_deref(), Some(stripe));
+    assert_eq!(
+        vault.get("hookguard/shopify", "primary").as_deref(),
+        Some("shopify-shared-secret")
+    );
+    let migrated = std::fs::read_to_string(dir.path().join("migrate.migrated.toml")).unwrap();
+    assert!(migrated.contains("max_age = \"90d\""), "{migrated}");
+    let status: Vec<String> = ["secrets", "migrate", "status", "-c", "migrate.toml"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let out = run_example(status).await.unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("complete: 3 of 3 moved"));
+    let rollback: Vec<String> = ["secrets", "migrate", "--rollback", "migrate.toml.migrate-backup"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let out = run_example(rollback).await.unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(!vault.has("hookguard/stripe", "primary"));
+}
