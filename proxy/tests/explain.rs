@@ -511,9 +511,10 @@ events = {{ capture = ["github"] }}
         "{text}"
     );
     // No such event.
-    let (code, _, text) = tokio::task::spawn_blocking(move || explain_event(&config, &admin, 999_999))
-        .await
-        .unwrap();
+    let (code, _, text) =
+        tokio::task::spawn_blocking(move || explain_event(&config, &admin, 999_999))
+            .await
+            .unwrap();
     assert_eq!(code, Some(2), "{text}");
     assert!(text.contains("no event 999999"), "{text}");
 }

@@ -191,7 +191,10 @@ async fn a_dry_run_lists_what_would_move_and_writes_nothing() {
     assert_eq!(r.json["dry_run"], true);
     // Inline, env and file secrets move; the one already in Vault does not.
     assert_eq!(r.json["items"].as_array().unwrap().len(), 4, "{}", r.text());
-    assert_eq!(r.item("github", "primary")["state"], "would replace a value");
+    assert_eq!(
+        r.item("github", "primary")["state"],
+        "would replace a value"
+    );
     assert_eq!(r.item("github", "next")["from"], "env GH_NEXT");
     assert_eq!(r.item("stripe", "primary")["state"], "would create");
     assert_eq!(
@@ -199,7 +202,10 @@ async fn a_dry_run_lists_what_would_move_and_writes_nothing() {
         "vault hookguard/stripe#primary"
     );
     let diff = r.json["config_diff"].as_str().unwrap();
-    assert!(diff.contains("+secrets = [{ id = \"primary\", vault = {"), "{diff}");
+    assert!(
+        diff.contains("+secrets = [{ id = \"primary\", vault = {"),
+        "{diff}"
+    );
     assert!(diff.contains("[redacted]"), "{diff}");
     assert!(vault.writes().is_empty() && vault.accepted() == 0);
     assert!(!backup(dir.path()).exists());
@@ -217,7 +223,10 @@ async fn a_dry_run_lists_what_would_move_and_writes_nothing() {
     assert_eq!(r.code, Some(0), "{}", r.text());
     r.assert_no_secrets();
     let text = r.text();
-    assert!(text.contains("github") && !text.contains("stripe"), "{text}");
+    assert!(
+        text.contains("github") && !text.contains("stripe"),
+        "{text}"
+    );
     assert!(text.contains("dry run: nothing was written"));
 }
 
@@ -252,9 +261,7 @@ async fn vault_migration_backs_up_verifies_writes_the_config_and_rolls_back() {
     // The backup is encrypted: no value in it.
     let sealed = std::fs::read(backup(dir.path())).unwrap();
     for secret in [INLINE, FROM_ENV, FROM_FILE, "previous-value"] {
-        assert!(!sealed
-            .windows(secret.len())
-            .any(|w| w == secret.as_bytes()));
+        assert!(!sealed.windows(secret.len()).any(|w| w == secret.as_bytes()));
     }
     // The original is untouched; the rewritten config reads every secret from Vault, as
     // the sidecar's own validation of it shows.
@@ -270,7 +277,13 @@ async fn vault_migration_backs_up_verifies_writes_the_config_and_rolls_back() {
     }
     let v = hookguard(
         dir.path(),
-        &["secrets", "validate", "-c", "hookguard.migrated.toml", "--json"],
+        &[
+            "secrets",
+            "validate",
+            "-c",
+            "hookguard.migrated.toml",
+            "--json",
+        ],
     )
     .await;
     assert_eq!(v.code, Some(0), "{}", v.text());
@@ -287,7 +300,14 @@ async fn vault_migration_backs_up_verifies_writes_the_config_and_rolls_back() {
 
     let s = hookguard(
         dir.path(),
-        &["secrets", "migrate", "status", "-c", "hookguard.toml", "--json"],
+        &[
+            "secrets",
+            "migrate",
+            "status",
+            "-c",
+            "hookguard.toml",
+            "--json",
+        ],
     )
     .await;
     assert_eq!(s.code, Some(0), "{}", s.text());
@@ -339,7 +359,14 @@ async fn vault_migration_backs_up_verifies_writes_the_config_and_rolls_back() {
     assert!(dir.path().join("hookguard.toml.before-rollback").exists());
     let s = hookguard(
         dir.path(),
-        &["secrets", "migrate", "status", "-c", "hookguard.toml", "--json"],
+        &[
+            "secrets",
+            "migrate",
+            "status",
+            "-c",
+            "hookguard.toml",
+            "--json",
+        ],
     )
     .await;
     assert_eq!(s.json["phase"], "rolled back", "{}", s.text());
@@ -363,12 +390,22 @@ async fn a_write_failing_half_way_resumes_without_rewriting_what_moved() {
     let text = r.text();
     assert!(text.contains("2 of 4 secrets moved"), "{text}");
     assert!(text.contains("HTTP 500"), "{text}");
-    assert!(text.contains("Run the same command again to resume"), "{text}");
+    assert!(
+        text.contains("Run the same command again to resume"),
+        "{text}"
+    );
     assert_eq!(infisical.writes().len(), 2);
 
     let s = hookguard(
         dir.path(),
-        &["secrets", "migrate", "status", "-c", "hookguard.toml", "--json"],
+        &[
+            "secrets",
+            "migrate",
+            "status",
+            "-c",
+            "hookguard.toml",
+            "--json",
+        ],
     )
     .await;
     assert_eq!(s.json["phase"], "interrupted", "{}", s.text());
@@ -391,7 +428,10 @@ async fn a_write_failing_half_way_resumes_without_rewriting_what_moved() {
     let get = |name| infisical.get("proj-1", "prod", "/", name);
     assert_eq!(get("HOOKGUARD_GITHUB_PRIMARY").as_deref(), Some(INLINE));
     assert_eq!(get("HOOKGUARD_STRIPE_PRIMARY").as_deref(), Some(FROM_FILE));
-    assert_eq!(get("HOOKGUARD_LEGACY_PRIMARY").as_deref(), Some(OTHER_INLINE));
+    assert_eq!(
+        get("HOOKGUARD_LEGACY_PRIMARY").as_deref(),
+        Some(OTHER_INLINE)
+    );
     let diff = r.json["config_diff"].as_str().unwrap();
     assert!(diff.contains("name = \"HOOKGUARD_GITHUB_NEXT\""), "{diff}");
 
@@ -435,7 +475,14 @@ async fn verify_catches_a_destination_that_stores_a_different_value() {
     assert!(!dir.path().join("hookguard.migrated.toml").exists());
     let s = hookguard(
         dir.path(),
-        &["secrets", "migrate", "status", "-c", "hookguard.toml", "--json"],
+        &[
+            "secrets",
+            "migrate",
+            "status",
+            "-c",
+            "hookguard.toml",
+            "--json",
+        ],
     )
     .await;
     assert_eq!(s.json["phase"], "verify failed", "{}", s.text());
@@ -447,11 +494,18 @@ async fn bad_input_gets_a_clear_error_and_writes_nothing() {
     let dir = workdir(&vault.url());
     let expect = |r: &Run, needle: &str| {
         assert_eq!(r.code, Some(2), "{}", r.text());
-        assert!(r.text().contains(needle), "expected {needle:?} in {}", r.text());
+        assert!(
+            r.text().contains(needle),
+            "expected {needle:?} in {}",
+            r.text()
+        );
         r.assert_no_secrets();
     };
     let r = run(dir.path(), &to_vault(&vault, &["--route", "nope*"])).await;
-    expect(&r, "--route nope*: matches no route; the routes are: github, stripe");
+    expect(
+        &r,
+        "--route nope*: matches no route; the routes are: github, stripe",
+    );
     let r = run(
         dir.path(),
         &to_vault(&vault, &["--passphrase-env", "UNSET_PASSPHRASE_VAR"]),
@@ -467,7 +521,14 @@ async fn bad_input_gets_a_clear_error_and_writes_nothing() {
     expect(&r, "too short: expected at least 12 characters");
     let r = hookguard(
         dir.path(),
-        &["secrets", "migrate", "-c", "hookguard.toml", "--to", "vault"],
+        &[
+            "secrets",
+            "migrate",
+            "-c",
+            "hookguard.toml",
+            "--to",
+            "vault",
+        ],
     )
     .await;
     expect(&r, "--vault-addr");
@@ -561,11 +622,21 @@ async fn a_run_killed_with_sigkill_resumes_from_its_journal() {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let at_kill = infisical.writes();
-    assert!(at_kill.len() < 4, "the run finished before the kill: {at_kill:?}");
+    assert!(
+        at_kill.len() < 4,
+        "the run finished before the kill: {at_kill:?}"
+    );
 
     let s = hookguard(
         dir.path(),
-        &["secrets", "migrate", "status", "-c", "hookguard.toml", "--json"],
+        &[
+            "secrets",
+            "migrate",
+            "status",
+            "-c",
+            "hookguard.toml",
+            "--json",
+        ],
     )
     .await;
     assert_eq!(s.json["phase"], "interrupted", "{}", s.text());
@@ -574,10 +645,19 @@ async fn a_run_killed_with_sigkill_resumes_from_its_journal() {
         .unwrap()
         .iter()
         .filter(|i| i["state"] == "written")
-        .map(|i| i["to"].as_str().unwrap().trim_start_matches("infisical ").to_owned())
+        .map(|i| {
+            i["to"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("infisical ")
+                .to_owned()
+        })
         .collect();
     // What the store acknowledged and the journal recorded, at most one write behind.
-    assert!(!journaled.is_empty() && journaled.len() + 1 >= at_kill.len(), "{journaled:?} {at_kill:?}");
+    assert!(
+        !journaled.is_empty() && journaled.len() + 1 >= at_kill.len(),
+        "{journaled:?} {at_kill:?}"
+    );
 
     infisical.delay_writes(std::time::Duration::ZERO);
     let r = run(dir.path(), &to_infisical(&infisical, &["--json"])).await;
@@ -594,7 +674,10 @@ async fn a_run_killed_with_sigkill_resumes_from_its_journal() {
     assert!(writes.len() <= 5, "{writes:?}");
     let get = |name| infisical.get("proj-1", "prod", "/", name);
     assert_eq!(get("HOOKGUARD_GITHUB_NEXT").as_deref(), Some(FROM_ENV));
-    assert_eq!(get("HOOKGUARD_LEGACY_PRIMARY").as_deref(), Some(OTHER_INLINE));
+    assert_eq!(
+        get("HOOKGUARD_LEGACY_PRIMARY").as_deref(),
+        Some(OTHER_INLINE)
+    );
 }
 
 /// `examples/migrate.toml`, as its header comment runs it: dry run, run, status, rollback.
@@ -642,8 +725,14 @@ async fn the_example_config_migrates_as_documented() {
     let out = run_example(with(&["--write-config"])).await.unwrap();
     assert!(out.status.success(), "{out:?}");
     let shown = String::from_utf8_lossy(&out.stdout);
-    assert!(!shown.contains(stripe) && !shown.contains("Everybody"), "{shown}");
-    assert_eq!(vault.get("hookguard/stripe", "primary").as_deref(), Some(stripe));
+    assert!(
+        !shown.contains(stripe) && !shown.contains("Everybody"),
+        "{shown}"
+    );
+    assert_eq!(
+        vault.get("hookguard/stripe", "primary").as_deref(),
+        Some(stripe)
+    );
     assert_eq!(
         vault.get("hookguard/shopify", "primary").as_deref(),
         Some("shopify-shared-secret")
@@ -656,10 +745,15 @@ async fn the_example_config_migrates_as_documented() {
         .collect();
     let out = run_example(status).await.unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("complete: 3 of 3 moved"));
-    let rollback: Vec<String> = ["secrets", "migrate", "--rollback", "migrate.toml.migrate-backup"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let rollback: Vec<String> = [
+        "secrets",
+        "migrate",
+        "--rollback",
+        "migrate.toml.migrate-backup",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     let out = run_example(rollback).await.unwrap();
     assert!(out.status.success(), "{out:?}");
     assert!(!vault.has("hookguard/stripe", "primary"));

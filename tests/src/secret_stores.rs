@@ -179,10 +179,7 @@ impl VaultServer {
             ..VaultState::default()
         }));
         let router = Router::new()
-            .route(
-                "/v1/secret/data/{*path}",
-                get(vault_read).post(vault_write),
-            )
+            .route("/v1/secret/data/{*path}", get(vault_read).post(vault_write))
             .with_state(state.clone());
         Self {
             addr: serve(router).await,
@@ -199,14 +196,22 @@ impl VaultServer {
     pub fn seed(&self, path: &str, key: &str, value: &str) {
         let mut state = self.state.lock().unwrap();
         let entry = state.paths.entry(path.to_owned()).or_default();
-        entry.0.insert(key.to_owned(), Value::String(value.to_owned()));
+        entry
+            .0
+            .insert(key.to_owned(), Value::String(value.to_owned()));
         entry.1 += 1;
     }
 
     /// What `path`'s `key` holds.
     pub fn get(&self, path: &str, key: &str) -> Option<String> {
         let state = self.state.lock().unwrap();
-        state.paths.get(path)?.0.get(key)?.as_str().map(str::to_owned)
+        state
+            .paths
+            .get(path)?
+            .0
+            .get(key)?
+            .as_str()
+            .map(str::to_owned)
     }
 
     /// Whether `path` holds `key` at all.
@@ -412,13 +417,29 @@ impl InfisicalServer {
 
     /// Sets a secret directly (not logged as a write).
     pub fn seed(&self, project: &str, environment: &str, folder: &str, name: &str, value: &str) {
-        let key = (project.into(), environment.into(), folder.into(), name.into());
+        let key = (
+            project.into(),
+            environment.into(),
+            folder.into(),
+            name.into(),
+        );
         self.state.lock().unwrap().secrets.insert(key, value.into());
     }
 
     /// What a secret holds.
-    pub fn get(&self, project: &str, environment: &str, folder: &str, name: &str) -> Option<String> {
-        let key = (project.into(), environment.into(), folder.into(), name.into());
+    pub fn get(
+        &self,
+        project: &str,
+        environment: &str,
+        folder: &str,
+        name: &str,
+    ) -> Option<String> {
+        let key = (
+            project.into(),
+            environment.into(),
+            folder.into(),
+            name.into(),
+        );
         self.state.lock().unwrap().secrets.get(&key).cloned()
     }
 

@@ -21,8 +21,8 @@ use serde_json::{json, Value};
 use tower::ServiceExt as _;
 
 use super::dlq::table;
-use super::{EXIT_INVALID, EXIT_USAGE};
 use super::explain_event::{self, Recorded};
+use super::{EXIT_INVALID, EXIT_USAGE};
 use crate::diagnose::{likely_mistakes, Candidate, Suspect};
 use crate::stack::{build_detached, ConfigSource, SOURCE_ROUTE};
 
@@ -41,7 +41,12 @@ pub(crate) struct ExplainArgs {
     route: Option<String>,
     /// The captured request: raw HTTP/1.1 (request line, headers, empty line, body), or a
     /// sandbox history entry (`hookguard sandbox show ID --json`).
-    #[arg(long, value_name = "FILE", required_unless_present = "event", conflicts_with = "event")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "event",
+        conflicts_with = "event"
+    )]
     request: Option<PathBuf>,
     /// An event of a running sidecar's event log (`hookguard` fetches it and its captured
     /// request from the admin API; the route must be in `admin.events.capture`).

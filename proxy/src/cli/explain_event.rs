@@ -33,11 +33,7 @@ const MASKED: &str = "<masked>";
 
 /// Fetches event `id` and turns its capture into a request. Must run outside a tokio
 /// runtime (the admin client makes its own).
-pub(super) fn fetch(
-    admin: &str,
-    token_env: &str,
-    id: u64,
-) -> Result<(Captured, Recorded), String> {
+pub(super) fn fetch(admin: &str, token_env: &str, id: u64) -> Result<(Captured, Recorded), String> {
     let admin_args = AdminArgs::new(admin, token_env);
     let event = Call {
         admin: &admin_args,
@@ -69,7 +65,9 @@ pub(super) fn fetch(
             continue;
         };
         let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
-            notes.push(format!("captured header {name:?} is not a header name; left out"));
+            notes.push(format!(
+                "captured header {name:?} is not a header name; left out"
+            ));
             continue;
         };
         if value == MASKED {
@@ -79,7 +77,11 @@ pub(super) fn fetch(
             headers.append(name, value);
         }
     }
-    let body = capture["body"].as_str().unwrap_or_default().as_bytes().to_vec();
+    let body = capture["body"]
+        .as_str()
+        .unwrap_or_default()
+        .as_bytes()
+        .to_vec();
     let kept = capture["body_bytes"].as_u64().unwrap_or(0);
     if body.len() as u64 != kept {
         notes.push(format!(
@@ -152,7 +154,11 @@ impl Recorded {
     }
 
     /// The body-stage rows from the record, for when the signature cannot be re-checked.
-    pub(super) fn body_rows(&self, body_checks: &[&str], check_of: fn(Reason) -> &'static str) -> Vec<Value> {
+    pub(super) fn body_rows(
+        &self,
+        body_checks: &[&str],
+        check_of: fn(Reason) -> &'static str,
+    ) -> Vec<Value> {
         let refused_by = self.refusal().map(check_of);
         let admitted = matches!(self.outcome.as_str(), "forwarded" | "queued");
         let mut reached = true;

@@ -87,7 +87,12 @@ enum MigrateCommand {
 #[derive(Debug, Args)]
 struct StatusArgs {
     /// The configuration file the migration ran on (finds its default backup).
-    #[arg(short = 'c', long = "config", value_name = "FILE", required_unless_present = "backup")]
+    #[arg(
+        short = 'c',
+        long = "config",
+        value_name = "FILE",
+        required_unless_present = "backup"
+    )]
     config: Option<PathBuf>,
     /// The backup file (its journal sits beside it).
     #[arg(long, value_name = "FILE")]
@@ -100,7 +105,11 @@ struct StatusArgs {
 #[derive(Debug, Args)]
 struct PassphraseArgs {
     /// The environment variable holding the backup's passphrase.
-    #[arg(long, value_name = "VAR", default_value = "HOOKGUARD_MIGRATE_PASSPHRASE")]
+    #[arg(
+        long,
+        value_name = "VAR",
+        default_value = "HOOKGUARD_MIGRATE_PASSPHRASE"
+    )]
     passphrase_env: String,
     /// A file holding the passphrase (e.g. a mounted secret); wins over --passphrase-env.
     #[arg(long, value_name = "FILE")]
@@ -302,15 +311,18 @@ fn plan(
         .filter(|r| patterns.is_empty() || patterns.iter().any(|p| matches(p, &r.id)))
     {
         for spec in &route.secrets {
-            let Some(source @ (SecretSource::Inline(_) | SecretSource::Env(_) | SecretSource::File(_))) =
-                spec.source()
+            let Some(
+                source @ (SecretSource::Inline(_) | SecretSource::Env(_) | SecretSource::File(_)),
+            ) = spec.source()
             else {
                 continue;
             };
             let value = spec
                 .resolve_local(&SystemEnv, base_dir)
                 .map_err(|e| format!("route {} secret {}: {e}", route.id, spec.id))?
-                .ok_or_else(|| format!("route {} secret {}: not a local source", route.id, spec.id))?;
+                .ok_or_else(|| {
+                    format!("route {} secret {}: not a local source", route.id, spec.id)
+                })?;
             let target = dest.target(&route.id, &spec.id);
             items.push(Item {
                 route: route.id.clone(),
@@ -379,7 +391,10 @@ async fn migrate(args: &MigrateArgs) -> Result<u8, String> {
             new_path.display()
         ));
     }
-    let backup_path = args.backup.clone().unwrap_or_else(|| default_backup(&config_path));
+    let backup_path = args
+        .backup
+        .clone()
+        .unwrap_or_else(|| default_backup(&config_path));
     let journal_path = journal::path_of(&backup_path);
     let store = dest.connect()?;
     let diff = rewrite::diff(
@@ -558,16 +573,14 @@ async fn migrate(args: &MigrateArgs) -> Result<u8, String> {
     for ((item, value), row) in items.iter().zip(&values).zip(rows.iter_mut()) {
         let name = format!("{}/{}", item.route, item.new_spec.id);
         bar.set_message(name.clone());
-        let read = match ConfigSource::new(std::slice::from_ref(&item.new_spec), base_dir.clone())
-        {
+        let read = match ConfigSource::new(std::slice::from_ref(&item.new_spec), base_dir.clone()) {
             Ok(source) => source.fetch(SOURCE_ROUTE).await.map_err(|e| e.to_string()),
             Err(e) => Err(e),
         };
         let same = match &read {
             Ok(set) => set.entries().first().is_some_and(|entry| {
                 bool::from(
-                    sha256(entry.value.expose_secret().as_bytes())
-                        .ct_eq(&sha256(value.as_bytes())),
+                    sha256(entry.value.expose_secret().as_bytes()).ct_eq(&sha256(value.as_bytes())),
                 )
             }),
             Err(_) => false,
@@ -699,12 +712,19 @@ async fn rollback(args: &MigrateArgs, backup_path: &Path) -> Result<u8, String> 
             .as_ref()
             .is_some_and(|s| s.is_restored(&item.route, &item.secret_id));
         if !touched || done {
-            row["state"] = json!(if done { "restored (earlier run)" } else { "never written" });
+            row["state"] = json!(if done {
+                "restored (earlier run)"
+            } else {
+                "never written"
+            });
         } else {
             if let Err(e) = store.put(&target, item.prior.as_deref()).await {
                 bar.finish_and_clear();
                 if args.json {
-                    println!("{:#}", json!({"ok": false, "error": e.to_string(), "items": rows}));
+                    println!(
+                        "{:#}",
+                        json!({"ok": false, "error": e.to_string(), "items": rows})
+                    );
                 }
                 eprintln!(
                     "hookguard: the rollback stopped at {}/{} ({index} of {} done): {e}. Run \
@@ -729,7 +749,10 @@ async fn rollback(args: &MigrateArgs, backup_path: &Path) -> Result<u8, String> 
     // its place), the original comes back; the replaced text is kept beside it.
     let config_path = &backup.config_path;
     let current = std::fs::read_to_string(config_path).ok();
-    let mut config_note = format!("{} is unchanged (it is the original)", config_path.display());
+    let mut config_note = format!(
+        "{} is unchanged (it is the original)",
+        config_path.display()
+    );
     if current.as_deref() != Some(backup.config_text.as_str()) {
         if current.is_some() {
             let kept = config_path.with_extension("toml.before-rollback");

@@ -14,10 +14,9 @@ pub(crate) fn bar(len: usize, what: &str, quiet: bool) -> ProgressBar {
         Some(u64::try_from(len).unwrap_or(u64::MAX)),
         ProgressDrawTarget::stderr(),
     );
-    let style = ProgressStyle::with_template(&format!(
-        "{what} [{{bar:30}}] {{pos}}/{{len}} {{msg}}"
-    ))
-    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let style =
+        ProgressStyle::with_template(&format!("{what} [{{bar:30}}] {{pos}}/{{len}} {{msg}}"))
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
     bar.set_style(style.progress_chars("=> "));
     bar
 }

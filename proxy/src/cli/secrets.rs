@@ -29,7 +29,7 @@ pub(crate) enum SecretsCommand {
     Validate(ValidateArgs),
     /// Move secrets written inline, in env vars or in files into Vault KV v2 or Infisical:
     /// dry run, encrypted backup, write, verify, rewritten config; `--rollback`, `status`.
-    Migrate(super::migrate::MigrateArgs),
+    Migrate(Box<super::migrate::MigrateArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -55,7 +55,7 @@ pub(crate) struct ValidateArgs {
 pub(crate) fn secrets(command: SecretsCommand) -> Result<u8, String> {
     match command {
         SecretsCommand::Validate(args) => validate(args),
-        SecretsCommand::Migrate(args) => super::migrate::run(args),
+        SecretsCommand::Migrate(args) => super::migrate::run(*args),
     }
 }
 
@@ -151,11 +151,7 @@ async fn check_secrets(
             .filter(|r| only.is_empty() || only.contains(&r.id))
     };
     // Remote stores answer one secret at a time: with many secrets, show how far it got.
-    let bar = progress::bar(
-        selected().map(|r| r.secrets.len()).sum(),
-        "fetching",
-        quiet,
-    );
+    let bar = progress::bar(selected().map(|r| r.secrets.len()).sum(), "fetching", quiet);
     for route in selected() {
         let scheme = route.build_scheme().ok();
         for (index, spec) in route.secrets.iter().enumerate() {

@@ -348,8 +348,9 @@ impl Store {
                     "type": "shared",
                 });
                 let Some(value) = value else {
-                    let (status, json) =
-                        self.infisical_send(Method::DELETE, &url, Some(body)).await?;
+                    let (status, json) = self
+                        .infisical_send(Method::DELETE, &url, Some(body))
+                        .await?;
                     return match status {
                         200..=299 | 404 => Ok(()),
                         _ => Err(refused(Method::DELETE, &url, status, &json)),
@@ -401,11 +402,13 @@ impl Store {
         else {
             unreachable!()
         };
-        let mut token = reqwest::header::HeaderValue::from_str(token.expose_secret())
-            .map_err(|_| DestError::Request {
-                method: method.clone(),
-                url: shown(url),
-                problem: format!("${} is not a valid header value", spec.token_env),
+        let mut token =
+            reqwest::header::HeaderValue::from_str(token.expose_secret()).map_err(|_| {
+                DestError::Request {
+                    method: method.clone(),
+                    url: shown(url),
+                    problem: format!("${} is not a valid header value", spec.token_env),
+                }
             })?;
         token.set_sensitive(true);
         let mut request = client
@@ -426,7 +429,10 @@ impl Store {
         let (status, json) = self.vault_send(Method::GET, &url, None).await?;
         match status {
             200 => Ok((
-                json["data"]["data"].as_object().cloned().unwrap_or_default(),
+                json["data"]["data"]
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
                 json["data"]["metadata"]["version"].as_u64().unwrap_or(0),
             )),
             404 => Ok((Map::new(), 0)),

@@ -68,11 +68,15 @@ impl State {
     }
 
     pub(crate) fn is_written(&self, route: &str, secret_id: &str) -> bool {
-        self.written.iter().any(|(r, s)| r == route && s == secret_id)
+        self.written
+            .iter()
+            .any(|(r, s)| r == route && s == secret_id)
     }
 
     pub(crate) fn is_restored(&self, route: &str, secret_id: &str) -> bool {
-        self.restored.iter().any(|(r, s)| r == route && s == secret_id)
+        self.restored
+            .iter()
+            .any(|(r, s)| r == route && s == secret_id)
     }
 
     /// `pending`, `written`, `verified`, `restored` for one secret.
@@ -228,7 +232,10 @@ mod tests {
         assert!(state.torn_tail);
         assert!(!state.verified);
         // The next writer cuts the torn line off and the journal reads whole again.
-        Writer::open(&path).unwrap().append(&Event::Verified).unwrap();
+        Writer::open(&path)
+            .unwrap()
+            .append(&Event::Verified)
+            .unwrap();
         let state = load(&path).unwrap().unwrap();
         assert!(!state.torn_tail && state.verified);
         assert_eq!(state.item_state(&item), "verified");

@@ -71,8 +71,12 @@ fn each_secret(doc: &mut DocumentMut, mut visit: impl FnMut(&str, &str, Secret<'
         match route.get_mut("secrets") {
             Some(Item::ArrayOfTables(secrets)) => {
                 for secret in secrets.iter_mut() {
-                    let sid = secret.get("id").and_then(Item::as_str).unwrap_or_default();
-                    visit(&id, &sid.to_owned(), Secret::Table(secret));
+                    let sid = secret
+                        .get("id")
+                        .and_then(Item::as_str)
+                        .unwrap_or_default()
+                        .to_owned();
+                    visit(&id, &sid, Secret::Table(secret));
                 }
             }
             Some(Item::Value(Value::Array(secrets))) => {
@@ -243,7 +247,10 @@ file = "secret.txt"
         let out = rewrite(text, &[("a", &primary)]).unwrap();
         let shown = diff(text, &out, "a", "b");
         assert!(shown.contains("vault = {"), "{shown}");
-        assert!(!shown.contains("s3cret") && !shown.contains("n3xt"), "{shown}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("n3xt"),
+            "{shown}"
+        );
         assert!(shown.contains(MASK));
     }
 }
