@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use hookguard_tests::{InfisicalServer, VaultServer};
+use hookguard_tests::{FaultControl as _, InfisicalServer, VaultServer};
 use serde_json::Value;
 
 const VAULT_TOKEN: &str = "hvs.migrate-token";
@@ -131,44 +131,36 @@ async fn hookguard(dir: &Path, args: &[&str]) -> Run {
     .unwrap()
 }
 
-fn to_vault(vault: &VaultServer, extra: &[&'static str]) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "secrets",
-        "migrate",
-        "-c",
-        "hookguard.toml",
-        "--to",
-        "vault",
-        "--vault-addr",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.push(vault.url());
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args
+/// `hookguard secrets migrate -c CONFIG --to …` toward a stand-in at `url`, plus `extra`.
+fn migrate_args(config: &str, to: &[&str], url: String, extra: &[&str]) -> Vec<String> {
+    ["secrets", "migrate", "-c", config, "--to"]
+        .into_iter()
+        .chain(to.iter().copied())
+        .map(str::to_owned)
+        .chain([url])
+        .chain(extra.iter().map(|s| s.to_string()))
+        .collect()
 }
 
-fn to_infisical(infisical: &InfisicalServer, extra: &[&'static str]) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "secrets",
-        "migrate",
-        "-c",
+fn to_vault(vault: &VaultServer, extra: &[&str]) -> Vec<String> {
+    migrate_args(
         "hookguard.toml",
-        "--to",
+        &["vault", "--vault-addr"],
+        vault.url(),
+        extra,
+    )
+}
+
+fn to_infisical(infisical: &InfisicalServer, extra: &[&str]) -> Vec<String> {
+    let to = [
         "infisical",
         "--infisical-project",
         "proj-1",
         "--infisical-env",
         "prod",
         "--infisical-addr",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.push(infisical.url());
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args
+    ];
+    migrate_args("hookguard.toml", &to, infisical.url(), extra)
 }
 
 async fn run(dir: &Path, args: &[String]) -> Run {
@@ -688,22 +680,13 @@ async fn the_example_config_migrates_as_documented() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/migrate.toml");
     std::fs::copy(example, dir.path().join("migrate.toml")).unwrap();
     std::fs::write(dir.path().join("shopify.secret"), "shopify-shared-secret\n").unwrap();
-    let with = |extra: &[&str]| -> Vec<String> {
-        let mut args: Vec<String> = [
-            "secrets",
-            "migrate",
-            "-c",
+    let with = |extra: &[&str]| {
+        migrate_args(
             "migrate.toml",
-            "--to",
-            "vault",
-            "--vault-addr",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        args.push(vault.url());
-        args.extend(extra.iter().map(|s| s.to_string()));
-        args
+            &["vault", "--vault-addr"],
+            vault.url(),
+            extra,
+        )
     };
     let stripe = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     let run_example = |args: Vec<String>| {

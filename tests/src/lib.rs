@@ -46,7 +46,7 @@ pub use client::{send, try_send, Answer, RawConn};
 pub use fantoccini;
 pub use mosquitto::{Mosquitto, Subscriber};
 pub use redis::{RedisServer, RedisServerBuilder};
-pub use secret_stores::{InfisicalServer, VaultServer};
+pub use secret_stores::{FaultControl, InfisicalServer, VaultServer};
 pub use sidecar::{sidecar, Sidecar, SidecarBuilder};
 pub use signing::Signer;
 pub use smtp::{Mail, SmtpServer};

@@ -22,9 +22,9 @@ use serde_json::{json, Map, Value};
 
 type Answer = (StatusCode, Json<Value>);
 
-/// Faults and the write log, shared by both stand-ins.
+/// Faults and the write log of a stand-in (see [`FaultControl`]).
 #[derive(Default)]
-struct Faults {
+pub struct Faults {
     /// Accepted writes so far, each `where#key` (Vault) or `name` (Infisical).
     writes: Vec<String>,
     /// Accepted write requests (a Vault write may change several keys, or none).
@@ -54,6 +54,38 @@ impl Faults {
         } else {
             value.to_owned()
         }
+    }
+}
+
+/// Switches faults and reads the write log; both stand-ins have it.
+pub trait FaultControl {
+    /// Runs `f` on the stand-in's faults and write log.
+    fn with_faults<R>(&self, f: impl FnOnce(&mut Faults) -> R) -> R;
+
+    /// Every accepted change so far: `path#key` (`path#key removed`) for Vault, the secret
+    /// name (`name removed`) for Infisical.
+    fn writes(&self) -> Vec<String> {
+        self.with_faults(|f| f.writes.clone())
+    }
+
+    /// How many write requests were accepted.
+    fn accepted(&self) -> usize {
+        self.with_faults(|f| f.accepted)
+    }
+
+    /// Writes after the first `n` accepted ones answer 500; `None` heals.
+    fn fail_after(&self, n: Option<usize>) {
+        self.with_faults(|f| f.fail_after = n);
+    }
+
+    /// Store a different value than the one written.
+    fn tamper(&self, on: bool) {
+        self.with_faults(|f| f.tamper = on);
+    }
+
+    /// Hold every write this long before storing it and answering.
+    fn delay_writes(&self, delay: std::time::Duration) {
+        self.with_faults(|f| f.delay = delay);
     }
 }
 
@@ -217,31 +249,6 @@ impl VaultServer {
     /// Whether `path` holds `key` at all.
     pub fn has(&self, path: &str, key: &str) -> bool {
         self.get(path, key).is_some()
-    }
-
-    /// Every accepted change so far, as `path#key` (`path#key removed`).
-    pub fn writes(&self) -> Vec<String> {
-        self.state.lock().unwrap().faults.writes.clone()
-    }
-
-    /// How many write requests were accepted.
-    pub fn accepted(&self) -> usize {
-        self.state.lock().unwrap().faults.accepted
-    }
-
-    /// Writes after the first `n` accepted ones answer 500; `None` heals.
-    pub fn fail_after(&self, n: Option<usize>) {
-        self.state.lock().unwrap().faults.fail_after = n;
-    }
-
-    /// Store a different value than the one written.
-    pub fn tamper(&self, on: bool) {
-        self.state.lock().unwrap().faults.tamper = on;
-    }
-
-    /// Hold every write this long before storing it and answering.
-    pub fn delay_writes(&self, delay: std::time::Duration) {
-        self.state.lock().unwrap().faults.delay = delay;
     }
 }
 
@@ -442,24 +449,16 @@ impl InfisicalServer {
         );
         self.state.lock().unwrap().secrets.get(&key).cloned()
     }
+}
 
-    /// Every accepted write so far, by secret name (`name removed` for a delete).
-    pub fn writes(&self) -> Vec<String> {
-        self.state.lock().unwrap().faults.writes.clone()
+impl FaultControl for VaultServer {
+    fn with_faults<R>(&self, f: impl FnOnce(&mut Faults) -> R) -> R {
+        f(&mut self.state.lock().unwrap().faults)
     }
+}
 
-    /// Writes after the first `n` accepted ones answer 500; `None` heals.
-    pub fn fail_after(&self, n: Option<usize>) {
-        self.state.lock().unwrap().faults.fail_after = n;
-    }
-
-    /// Store a different value than the one written.
-    pub fn tamper(&self, on: bool) {
-        self.state.lock().unwrap().faults.tamper = on;
-    }
-
-    /// Hold every write this long before storing it and answering.
-    pub fn delay_writes(&self, delay: std::time::Duration) {
-        self.state.lock().unwrap().faults.delay = delay;
+impl FaultControl for InfisicalServer {
+    fn with_faults<R>(&self, f: impl FnOnce(&mut Faults) -> R) -> R {
+        f(&mut self.state.lock().unwrap().faults)
     }
 }
