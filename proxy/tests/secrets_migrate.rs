@@ -168,6 +168,19 @@ async fn run(dir: &Path, args: &[String]) -> Run {
     hookguard(dir, &args).await
 }
 
+/// `hookguard secrets migrate status -c hookguard.toml --json`.
+async fn status(dir: &Path) -> Run {
+    let args = [
+        "secrets",
+        "migrate",
+        "status",
+        "-c",
+        "hookguard.toml",
+        "--json",
+    ];
+    hookguard(dir, &args).await
+}
+
 fn backup(dir: &Path) -> PathBuf {
     dir.join("hookguard.toml.migrate-backup")
 }
@@ -290,18 +303,7 @@ async fn vault_migration_backs_up_verifies_writes_the_config_and_rolls_back() {
         "{sources:?}"
     );
 
-    let s = hookguard(
-        dir.path(),
-        &[
-            "secrets",
-            "migrate",
-            "status",
-            "-c",
-            "hookguard.toml",
-            "--json",
-        ],
-    )
-    .await;
+    let s = status(dir.path()).await;
     assert_eq!(s.code, Some(0), "{}", s.text());
     assert_eq!(s.json["phase"], "complete");
     assert_eq!(s.json["moved"], 4);
@@ -349,18 +351,7 @@ async fn vault_migration_backs_up_verifies_writes_the_config_and_rolls_back() {
         config(&vault.url())
     );
     assert!(dir.path().join("hookguard.toml.before-rollback").exists());
-    let s = hookguard(
-        dir.path(),
-        &[
-            "secrets",
-            "migrate",
-            "status",
-            "-c",
-            "hookguard.toml",
-            "--json",
-        ],
-    )
-    .await;
+    let s = status(dir.path()).await;
     assert_eq!(s.json["phase"], "rolled back", "{}", s.text());
 }
 
@@ -388,18 +379,7 @@ async fn a_write_failing_half_way_resumes_without_rewriting_what_moved() {
     );
     assert_eq!(infisical.writes().len(), 2);
 
-    let s = hookguard(
-        dir.path(),
-        &[
-            "secrets",
-            "migrate",
-            "status",
-            "-c",
-            "hookguard.toml",
-            "--json",
-        ],
-    )
-    .await;
+    let s = status(dir.path()).await;
     assert_eq!(s.json["phase"], "interrupted", "{}", s.text());
     assert_eq!(s.json["moved"], 2);
     assert_eq!(s.item("github", "primary")["state"], "written");
@@ -465,18 +445,7 @@ async fn verify_catches_a_destination_that_stores_a_different_value() {
     assert!(state.starts_with("MISMATCH"), "{state}");
     assert!(!r.text().contains("tampered"));
     assert!(!dir.path().join("hookguard.migrated.toml").exists());
-    let s = hookguard(
-        dir.path(),
-        &[
-            "secrets",
-            "migrate",
-            "status",
-            "-c",
-            "hookguard.toml",
-            "--json",
-        ],
-    )
-    .await;
+    let s = status(dir.path()).await;
     assert_eq!(s.json["phase"], "verify failed", "{}", s.text());
 }
 
@@ -619,18 +588,7 @@ async fn a_run_killed_with_sigkill_resumes_from_its_journal() {
         "the run finished before the kill: {at_kill:?}"
     );
 
-    let s = hookguard(
-        dir.path(),
-        &[
-            "secrets",
-            "migrate",
-            "status",
-            "-c",
-            "hookguard.toml",
-            "--json",
-        ],
-    )
-    .await;
+    let s = status(dir.path()).await;
     assert_eq!(s.json["phase"], "interrupted", "{}", s.text());
     let journaled: Vec<String> = s.json["items"]
         .as_array()
