@@ -181,6 +181,21 @@ async fn status(dir: &Path) -> Run {
     hookguard(dir, &args).await
 }
 
+/// `hookguard secrets migrate --rollback hookguard.toml.migrate-backup [extra]`, which must
+/// succeed without showing a secret.
+async fn rolled_back(dir: &Path, extra: &[&str]) {
+    let mut args = vec![
+        "secrets",
+        "migrate",
+        "--rollback",
+        "hookguard.toml.migrate-backup",
+    ];
+    args.extend_from_slice(extra);
+    let r = hookguard(dir, &args).await;
+    assert_eq!(r.code, Some(0), "{}", r.text());
+    r.assert_no_secrets();
+}
+
 fn backup(dir: &Path) -> PathBuf {
     dir.join("hookguard.toml.migrate-backup")
 }
@@ -323,19 +338,7 @@ async fn vault_migration_backs_up_verifies_writes_the_config_and_rolls_back() {
         dir.path().join("hookguard.toml"),
     )
     .unwrap();
-    let b = hookguard(
-        dir.path(),
-        &[
-            "secrets",
-            "migrate",
-            "--rollback",
-            "hookguard.toml.migrate-backup",
-            "--json",
-        ],
-    )
-    .await;
-    assert_eq!(b.code, Some(0), "{}", b.text());
-    b.assert_no_secrets();
+    rolled_back(dir.path(), &["--json"]).await;
     assert_eq!(
         vault.get("hookguard/github", "primary").as_deref(),
         Some("previous-value")
@@ -408,18 +411,7 @@ async fn a_write_failing_half_way_resumes_without_rewriting_what_moved() {
     assert!(diff.contains("name = \"HOOKGUARD_GITHUB_NEXT\""), "{diff}");
 
     // Rollback: created secrets are deleted, the replaced one gets its old value.
-    let b = hookguard(
-        dir.path(),
-        &[
-            "secrets",
-            "migrate",
-            "--rollback",
-            "hookguard.toml.migrate-backup",
-        ],
-    )
-    .await;
-    assert_eq!(b.code, Some(0), "{}", b.text());
-    b.assert_no_secrets();
+    rolled_back(dir.path(), &[]).await;
     assert_eq!(get("HOOKGUARD_GITHUB_PRIMARY"), None);
     assert_eq!(get("HOOKGUARD_STRIPE_PRIMARY"), None);
     assert_eq!(
