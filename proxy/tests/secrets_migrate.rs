@@ -485,6 +485,19 @@ async fn bad_input_gets_a_clear_error_and_writes_nothing() {
     )
     .await;
     expect(&r, "--vault-addr");
+    std::fs::write(
+        dir.path().join("hookguard.yaml"),
+        "upstream:\n  address: 127.0.0.1:3000\n",
+    )
+    .unwrap();
+    let yaml = migrate_args(
+        "hookguard.yaml",
+        &["vault", "--vault-addr"],
+        vault.url(),
+        &[],
+    );
+    let r = run(dir.path(), &yaml).await;
+    expect(&r, "migrate rewrites TOML configurations only");
     std::fs::remove_file(dir.path().join("stripe.secret")).unwrap();
     let r = run(dir.path(), &to_vault(&vault, &[])).await;
     assert_ne!(r.code, Some(0), "{}", r.text());
