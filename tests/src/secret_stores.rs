@@ -111,6 +111,8 @@ struct VaultState {
     token: String,
     /// path → (data, version)
     paths: HashMap<String, (Map<String, Value>, u64)>,
+    /// path → the `created_time` its reads report (default: now)
+    created: HashMap<String, String>,
     faults: Faults,
 }
 
@@ -142,7 +144,10 @@ async fn vault_read(
             StatusCode::OK,
             Json(json!({"data": {
                 "data": data,
-                "metadata": {"created_time": rfc3339_now(), "version": version},
+                "metadata": {
+                    "created_time": state.created.get(&path).cloned().unwrap_or_else(rfc3339_now),
+                    "version": version,
+                },
             }})),
         ),
         None => (StatusCode::NOT_FOUND, Json(json!({"errors": []}))),
@@ -232,6 +237,14 @@ impl VaultServer {
             .0
             .insert(key.to_owned(), Value::String(value.to_owned()));
         entry.1 += 1;
+    }
+
+    /// Makes reads of `path` report `created_time` (RFC 3339) as its version's write time.
+    pub fn created_at(&self, path: &str, created_time: &str) {
+        let mut state = self.state.lock().unwrap();
+        state
+            .created
+            .insert(path.to_owned(), created_time.to_owned());
     }
 
     /// What `path`'s `key` holds.
