@@ -122,6 +122,12 @@ pub(super) async fn migrate(args: &MigrateArgs) -> Result<u8, String> {
         .collect();
     let new_text = rewrite::rewrite(&text, &moved)?;
     let new_path = migrated_path(&config_path);
+    // The rewritten file must load as the sidecar will load it, before anything moves.
+    if let Err(e) = Config::from_text(&new_text, Format::Toml, &new_path, &SystemEnv) {
+        return Err(format!(
+            "the rewritten configuration would not load; nothing was written:\n{e}"
+        ));
+    }
     if args.write_config && !args.dry_run && new_path.exists() {
         return Err(format!(
             "--write-config: {} exists; move it away first (it is never overwritten)",
