@@ -518,3 +518,51 @@ events = {{ capture = ["github"] }}
     assert_eq!(code, Some(2), "{text}");
     assert!(text.contains("no event 999999"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_whose_signature_header_is_kept_runs_again_with_the_mistake_search() {
+    use hmac::{Hmac, Mac};
+    const SECRET: &str = "billing-secret-value";
+    let app = hookguard_tests::upstream().record().start().await;
+    // A generic HMAC route whose header the capture keeps (no "signature" in its name).
+    let proxy = hookguard_tests::sidecar(env!("CARGO_BIN_EXE_hookguard"))
+        .config(format!(
+            r#"upstream.address = "{}"
+
+[[routes]]
+id = "billing"
+match.path = "/webhooks/billing"
+scheme = "hmac"
+hmac = {{ header = "X-Billing-Digest", timestamp_header = "", payload = "{{body}}" }}
+secrets = [{{ id = "primary", value = "{SECRET}" }}]
+
+[admin]
+tokens = [{{ id = "ops", value = "{ADMIN_TOKEN}" }}]
+events = {{ capture = ["billing"] }}
+"#,
+            app.addr()
+        ))
+        .start()
+        .await;
+    // Signed, then a newline added on the way.
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(b"{\"invoice\":7}");
+    let digest = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    let request = http::Request::post(proxy.url("/webhooks/billing"))
+        .header("x-billing-digest", digest)
+        .body(bytes::Bytes::from_static(b"{\"invoice\":7}\n"))
+        .unwrap();
+    assert_eq!(hookguard_tests::send(request).await.status, 401);
+    let id = newest_event(&proxy, "billing", 1).await;
+    let (config, admin) = (proxy.config_path().to_owned(), proxy.admin_url(""));
+    let (code, report, text) =
+        tokio::task::spawn_blocking(move || explain_event(&config, &admin, id))
+            .await
+            .unwrap();
+    assert_eq!(code, Some(1), "{text}");
+    assert_eq!(report["reason"], "signature_mismatch");
+    assert_eq!(decision(&report, "signature"), "refused");
+    assert_eq!(fitting(&report), ["body_changed"], "{report:#}");
+    assert!(!report["notes"].to_string().contains("masks"), "{report:#}");
+    assert!(!text.contains(SECRET));
+}
