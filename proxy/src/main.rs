@@ -12,6 +12,7 @@ mod alerts;
 mod cli;
 mod diagnose;
 mod metrics;
+mod migrate;
 mod outbound;
 mod queue;
 mod runtime;

@@ -360,3 +360,209 @@ fn a_sandbox_history_entry_is_read_as_the_captured_request() {
     assert_eq!(code, Some(0), "{report:#}");
     assert_eq!(decision(&report, "signature"), "passed");
 }
+
+const ADMIN_TOKEN: &str = "explain-admin-token-5c1f9a";
+
+/// `hookguard explain --event ID` against a real sidecar: the event and its capture come
+/// from the admin API.
+fn explain_event(config: &Path, admin: &str, id: u64) -> (Option<i32>, Value, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_hookguard"))
+        .args(["explain", "-c"])
+        .arg(config)
+        .args(["--event", &id.to_string(), "--admin", admin])
+        .args(["--token-env", "EXPLAIN_TEST_TOKEN", "--json"])
+        .env("EXPLAIN_TEST_TOKEN", ADMIN_TOKEN)
+        .env_remove("HOOKGUARD_ADMIN_URL")
+        .output()
+        .expect("run hookguard");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out.status.code(), report, text)
+}
+
+/// The events on `route` in the sidecar's log, newest first.
+async fn events(proxy: &hookguard_tests::Sidecar, route: &str) -> Vec<Value> {
+    let answer: Value = reqwest::Client::new()
+        .get(proxy.admin_url(&format!("/api/v1/events?route={route}")))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["items"].as_array().cloned().unwrap_or_default()
+}
+
+/// The id of the newest event on `route`, once the log holds `count` of them.
+async fn newest_event(proxy: &hookguard_tests::Sidecar, route: &str, count: usize) -> u64 {
+    hookguard_tests::assert_eventually!(
+        events(proxy, route).await.len() >= count,
+        "{count} events on {route}"
+    );
+    events(proxy, route).await[0]["id"].as_u64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_of_a_running_sidecar_is_explained_from_its_capture() {
+    let app = hookguard_tests::upstream().record().start().await;
+    let proxy = hookguard_tests::sidecar(env!("CARGO_BIN_EXE_hookguard"))
+        .config(format!(
+            r#"upstream.address = "{}"
+
+[[routes]]
+id = "github"
+match.path = "/webhooks/github"
+scheme = "github"
+secrets = [{{ id = "primary", value = "{GITHUB_SECRET}" }}]
+
+[[routes]]
+id = "plain"
+match.path = "/webhooks/plain"
+scheme = "github"
+secrets = [{{ id = "primary", value = "plain-route-secret" }}]
+
+[admin]
+tokens = [{{ id = "ops", value = "{ADMIN_TOKEN}" }}]
+events = {{ capture = ["github"] }}
+"#,
+            app.addr()
+        ))
+        .start()
+        .await;
+    let config = proxy.config_path().to_owned();
+    let admin = proxy.admin_url("");
+
+    // Signed with the wrong secret: refused; the event explains it with the sidecar's record.
+    let forged = Signer::new("github", "not the route's secret").post(
+        &proxy.url("/webhooks/github"),
+        b"{\"action\":\"opened\"}",
+        "d-event-1",
+    );
+    assert_eq!(hookguard_tests::send(forged).await.status, 401);
+    let id = newest_event(&proxy, "github", 1).await;
+    let (code, report, text) = {
+        let (config, admin) = (config.clone(), admin.clone());
+        tokio::task::spawn_blocking(move || explain_event(&config, &admin, id))
+            .await
+            .unwrap()
+    };
+    assert_eq!(code, Some(1), "{text}");
+    assert_eq!(report["reason"], "signature_mismatch", "{report:#}");
+    assert_eq!(report["route"], "github");
+    assert_eq!(report["event"]["id"], id);
+    assert_eq!(decision(&report, "ip filter"), "absent");
+    assert_eq!(decision(&report, "body limit"), "passed");
+    assert_eq!(decision(&report, "signature"), "refused (as recorded)");
+    assert_eq!(
+        decision(&report, &format!("sidecar (event {id})")),
+        "rejected"
+    );
+    let notes = report["notes"].to_string();
+    assert!(notes.contains("x-hub-signature-256"), "{notes}");
+    assert!(!text.contains(GITHUB_SECRET) && !text.contains(ADMIN_TOKEN));
+
+    // A good delivery: admitted, with the secret the sidecar matched.
+    let signed = Signer::new("github", GITHUB_SECRET).post(
+        &proxy.url("/webhooks/github"),
+        b"{\"action\":\"closed\"}",
+        "d-event-2",
+    );
+    assert_eq!(hookguard_tests::send(signed).await.status, 200);
+    let id = newest_event(&proxy, "github", 2).await;
+    let (code, report, text) = {
+        let (config, admin) = (config.clone(), admin.clone());
+        tokio::task::spawn_blocking(move || explain_event(&config, &admin, id))
+            .await
+            .unwrap()
+    };
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(report["admitted"], true);
+    assert_eq!(decision(&report, "signature"), "passed (as recorded)");
+    let signature = report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["check"] == "signature")
+        .unwrap();
+    assert_eq!(signature["detail"], "secret primary matched");
+
+    // A route without capture: a clear error that says how to turn it on.
+    let plain = Signer::new("github", "plain-route-secret").post(
+        &proxy.url("/webhooks/plain"),
+        b"{}",
+        "d-event-3",
+    );
+    assert_eq!(hookguard_tests::send(plain).await.status, 200);
+    let id = newest_event(&proxy, "plain", 1).await;
+    let (code, _, text) = {
+        let (config, admin) = (config.clone(), admin.clone());
+        tokio::task::spawn_blocking(move || explain_event(&config, &admin, id))
+            .await
+            .unwrap()
+    };
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("capture = [\"plain\"]") && text.contains("kept no request"),
+        "{text}"
+    );
+    // No such event.
+    let (code, _, text) =
+        tokio::task::spawn_blocking(move || explain_event(&config, &admin, 999_999))
+            .await
+            .unwrap();
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("no event 999999"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_whose_signature_header_is_kept_runs_again_with_the_mistake_search() {
+    use hmac::{Hmac, Mac};
+    const SECRET: &str = "billing-secret-value";
+    let app = hookguard_tests::upstream().record().start().await;
+    // A generic HMAC route whose header the capture keeps (no "signature" in its name).
+    let proxy = hookguard_tests::sidecar(env!("CARGO_BIN_EXE_hookguard"))
+        .config(format!(
+            r#"upstream.address = "{}"
+
+[[routes]]
+id = "billing"
+match.path = "/webhooks/billing"
+scheme = "hmac"
+hmac = {{ header = "X-Billing-Digest", timestamp_header = "", payload = "{{body}}" }}
+secrets = [{{ id = "primary", value = "{SECRET}" }}]
+
+[admin]
+tokens = [{{ id = "ops", value = "{ADMIN_TOKEN}" }}]
+events = {{ capture = ["billing"] }}
+"#,
+            app.addr()
+        ))
+        .start()
+        .await;
+    // Signed, then a newline added on the way.
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(b"{\"invoice\":7}");
+    let digest = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    let request = http::Request::post(proxy.url("/webhooks/billing"))
+        .header("x-billing-digest", digest)
+        .body(bytes::Bytes::from_static(b"{\"invoice\":7}\n"))
+        .unwrap();
+    assert_eq!(hookguard_tests::send(request).await.status, 401);
+    let id = newest_event(&proxy, "billing", 1).await;
+    let (config, admin) = (proxy.config_path().to_owned(), proxy.admin_url(""));
+    let (code, report, text) =
+        tokio::task::spawn_blocking(move || explain_event(&config, &admin, id))
+            .await
+            .unwrap();
+    assert_eq!(code, Some(1), "{text}");
+    assert_eq!(report["reason"], "signature_mismatch");
+    assert_eq!(decision(&report, "signature"), "refused");
+    assert_eq!(fitting(&report), ["body_changed"], "{report:#}");
+    assert!(!report["notes"].to_string().contains("masks"), "{report:#}");
+    assert!(!text.contains(SECRET));
+}

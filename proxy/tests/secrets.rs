@@ -1,14 +1,11 @@
 //! `hookguard secrets validate`: the real binary against local servers speaking Vault's KV
-//! v2 and Infisical's documented APIs (neither can run here), as the credential tests do.
+//! v2 and Infisical's documented APIs (neither can run here; `hookguard_tests::secret_stores`),
+//! as the credential tests do.
 
-use std::net::SocketAddr;
 use std::process::{Command, Output};
 
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde_json::{json, Value};
+use hookguard_tests::{InfisicalServer, VaultServer};
+use serde_json::Value;
 
 const VAULT_TOKEN: &str = "hvs.test-token";
 const CLIENT_ID: &str = "machine-id";
@@ -21,85 +18,18 @@ fn days_ago(days: i64) -> String {
         .unwrap()
 }
 
-/// Vault KV v2: `GET /v1/{mount}/data/{path}` with `X-Vault-Token`
-/// (developer.hashicorp.com/vault/api-docs/secret/kv/kv-v2#read-secret-version).
-async fn vault_read(headers: HeaderMap, Path(path): Path<String>) -> (StatusCode, Json<Value>) {
-    if headers.get("x-vault-token").and_then(|v| v.to_str().ok()) != Some(VAULT_TOKEN) {
-        return (
-            StatusCode::FORBIDDEN,
-            Json(json!({"errors": ["permission denied"]})),
-        );
-    }
-    match path.as_str() {
-        "hookguard/github" => (
-            StatusCode::OK,
-            Json(json!({"data": {
-                "data": {"webhook_secret": "vault-held-secret"},
-                "metadata": {"created_time": days_ago(200), "version": 3},
-            }})),
-        ),
-        _ => (StatusCode::NOT_FOUND, Json(json!({"errors": []}))),
-    }
+/// The stores, seeded as the config below reads them: Vault's secret written 200 days ago,
+/// Infisical's `STD_SECRET` holding `infisical_value`.
+async fn stores(infisical_value: &str) -> (String, String) {
+    let vault = VaultServer::start(VAULT_TOKEN).await;
+    vault.seed("hookguard/github", "webhook_secret", "vault-held-secret");
+    vault.created_at("hookguard/github", &days_ago(200));
+    let infisical = InfisicalServer::start(CLIENT_ID, CLIENT_SECRET).await;
+    infisical.seed("proj-1", "prod", "/", "STD_SECRET", infisical_value);
+    (vault.url(), infisical.url())
 }
 
-/// Infisical Universal Auth login and the v3 raw secret read
-/// (infisical.com/docs/api-reference/endpoints/universal-auth/login, …/secrets/read).
-async fn infisical_login(Json(body): Json<Value>) -> (StatusCode, Json<Value>) {
-    if body["clientId"] == CLIENT_ID && body["clientSecret"] == CLIENT_SECRET {
-        (
-            StatusCode::OK,
-            Json(json!({"accessToken": "tok-1", "expiresIn": 7200, "tokenType": "Bearer"})),
-        )
-    } else {
-        (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({"message": "Invalid credentials"})),
-        )
-    }
-}
-
-async fn infisical_read(
-    headers: HeaderMap,
-    Path(name): Path<String>,
-    Query(query): Query<std::collections::HashMap<String, String>>,
-    State(value): State<&'static str>,
-) -> (StatusCode, Json<Value>) {
-    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer tok-1") {
-        return (StatusCode::UNAUTHORIZED, Json(json!({"message": "token"})));
-    }
-    if query.get("workspaceId").map(String::as_str) != Some("proj-1") || name != "STD_SECRET" {
-        return (StatusCode::NOT_FOUND, Json(json!({"message": "not found"})));
-    }
-    (
-        StatusCode::OK,
-        Json(json!({"secret": {
-            "secretKey": name, "secretValue": value, "updatedAt": days_ago(1), "version": 1,
-        }})),
-    )
-}
-
-async fn serve(router: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    addr
-}
-
-async fn stores(infisical_value: &'static str) -> (SocketAddr, SocketAddr) {
-    let vault = serve(Router::new().route("/v1/secret/data/{*path}", get(vault_read))).await;
-    let infisical = serve(
-        Router::new()
-            .route("/api/v1/auth/universal-auth/login", post(infisical_login))
-            .route("/api/v3/secrets/raw/{name}", get(infisical_read))
-            .with_state(infisical_value),
-    )
-    .await;
-    (vault, infisical)
-}
-
-fn config(vault: SocketAddr, infisical: SocketAddr) -> String {
+fn config(vault: &str, infisical: &str) -> String {
     format!(
         r#"
 upstream.address = "127.0.0.1:3000"
@@ -114,13 +44,13 @@ secrets = [{{ id = "primary", env = "GH_SECRET", rotated_at = "{}", max_age = "9
 id = "vaulted"
 match.path = "/vaulted"
 scheme = "github"
-secrets = [{{ id = "primary", max_age = "90d", vault = {{ addr = "http://{vault}", path = "hookguard/github", key = "webhook_secret" }} }}]
+secrets = [{{ id = "primary", max_age = "90d", vault = {{ addr = "{vault}", path = "hookguard/github", key = "webhook_secret" }} }}]
 
 [[routes]]
 id = "svix"
 match.path = "/svix"
 scheme = "standard-webhooks"
-secrets = [{{ id = "primary", infisical = {{ addr = "http://{infisical}", project_id = "proj-1", environment = "prod", name = "STD_SECRET" }} }}]
+secrets = [{{ id = "primary", infisical = {{ addr = "{infisical}", project_id = "proj-1", environment = "prod", name = "STD_SECRET" }} }}]
 
 [[routes]]
 id = "rotating"
@@ -170,7 +100,7 @@ fn row<'a>(report: &'a Value, key: &str, value: &str) -> &'a Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_secret_is_fetched_and_checked_for_format_age_and_rotation() {
     let (vault, infisical) = stores("not base64!").await;
-    let (code, report, out) = validate(config(vault, infisical), VAULT_TOKEN, &[]).await;
+    let (code, report, out) = validate(config(&vault, &infisical), VAULT_TOKEN, &[]).await;
     assert_eq!(code, Some(1), "{out:?}");
     let github = row(&report, "route", "github");
     assert_eq!(github["verdict"], "ok", "{github}");
@@ -210,7 +140,7 @@ async fn every_secret_is_fetched_and_checked_for_format_age_and_rotation() {
     }
 
     let (code, report, out) = validate(
-        config(vault, infisical),
+        config(&vault, &infisical),
         VAULT_TOKEN,
         &["--route", "github"],
     )
@@ -223,7 +153,7 @@ async fn every_secret_is_fetched_and_checked_for_format_age_and_rotation() {
 async fn check_source_tests_each_store_once_and_names_a_refused_token() {
     let (vault, infisical) = stores("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").await;
     let (code, report, out) =
-        validate(config(vault, infisical), "hvs.wrong", &["--check-source"]).await;
+        validate(config(&vault, &infisical), "hvs.wrong", &["--check-source"]).await;
     assert_eq!(code, Some(1), "{out:?}");
     let vault_row = row(&report, "used_by", "vaulted/primary");
     assert_eq!(vault_row["verdict"], "FAIL");
@@ -239,7 +169,8 @@ async fn check_source_tests_each_store_once_and_names_a_refused_token() {
     assert!(!String::from_utf8_lossy(&out.stdout).contains("hvs.wrong"));
 
     // The right token: every source passes, and the format problem is not this mode's.
-    let (code, _, out) = validate(config(vault, infisical), VAULT_TOKEN, &["--check-source"]).await;
+    let (code, _, out) =
+        validate(config(&vault, &infisical), VAULT_TOKEN, &["--check-source"]).await;
     assert_eq!(code, Some(0), "{out:?}");
 }
 
@@ -251,7 +182,12 @@ async fn an_unreachable_store_fails_its_secrets_with_the_address() {
         .local_addr()
         .unwrap();
     let (_, infisical) = stores("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").await;
-    let (code, report, out) = validate(config(closed, infisical), VAULT_TOKEN, &[]).await;
+    let (code, report, out) = validate(
+        config(&format!("http://{closed}"), &infisical),
+        VAULT_TOKEN,
+        &[],
+    )
+    .await;
     assert_eq!(code, Some(1), "{out:?}");
     let vaulted = row(&report, "route", "vaulted");
     let reachable = vaulted["reachable"].as_str().unwrap();

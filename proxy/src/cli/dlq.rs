@@ -122,6 +122,17 @@ pub(crate) enum QueueCommand {
     },
 }
 
+impl AdminArgs {
+    /// The admin listener at `admin`, the token in the variable `token_env`.
+    pub(super) fn new(admin: &str, token_env: &str) -> Self {
+        Self {
+            admin: admin.to_owned(),
+            token_env: token_env.to_owned(),
+            json: false,
+        }
+    }
+}
+
 /// One call to the admin API.
 pub(super) struct Call<'a> {
     pub(super) admin: &'a AdminArgs,

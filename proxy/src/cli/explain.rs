@@ -21,12 +21,14 @@ use serde_json::{json, Value};
 use tower::ServiceExt as _;
 
 use super::dlq::table;
+use super::explain_event::{self, Recorded};
 use super::{EXIT_INVALID, EXIT_USAGE};
 use crate::diagnose::{likely_mistakes, Candidate, Suspect};
 use crate::stack::{build_detached, ConfigSource, SOURCE_ROUTE};
 
 const EXIT_CODES: &str = "Exit codes: 0 the route admits the request, 1 a check refuses it \
-(each stage's decision is printed), 2 usage or configuration error.";
+(each stage's decision is printed), 2 usage or configuration error (with --event: the \
+sidecar cannot be reached, refuses the token, has no such event, or kept no request for it).";
 
 #[derive(Debug, Args)]
 #[command(after_help = EXIT_CODES)]
@@ -39,8 +41,28 @@ pub(crate) struct ExplainArgs {
     route: Option<String>,
     /// The captured request: raw HTTP/1.1 (request line, headers, empty line, body), or a
     /// sandbox history entry (`hookguard sandbox show ID --json`).
-    #[arg(long, value_name = "FILE")]
-    request: PathBuf,
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "event",
+        conflicts_with = "event"
+    )]
+    request: Option<PathBuf>,
+    /// An event of a running sidecar's event log (`hookguard` fetches it and its captured
+    /// request from the admin API; the route must be in `admin.events.capture`).
+    #[arg(long, value_name = "ID")]
+    event: Option<u64>,
+    /// The sidecar's admin listener (with --event).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "HOOKGUARD_ADMIN_URL",
+        default_value = "http://127.0.0.1:9090"
+    )]
+    admin: String,
+    /// The environment variable holding an admin token (with --event).
+    #[arg(long, value_name = "VAR", default_value = "HOOKGUARD_ADMIN_TOKEN")]
+    token_env: String,
     /// The URL the sender called, for schemes that sign it (default: the route's
     /// public_url + path, else https://{Host}{path}, as the sidecar does).
     #[arg(long, value_name = "URL")]
@@ -56,14 +78,14 @@ pub(crate) struct ExplainArgs {
     json: bool,
 }
 
-/// A request read from a file.
-struct Captured {
-    method: Method,
-    target: String,
-    headers: HeaderMap,
-    body: Bytes,
+/// A request read from a file (or an event's capture).
+pub(super) struct Captured {
+    pub(super) method: Method,
+    pub(super) target: String,
+    pub(super) headers: HeaderMap,
+    pub(super) body: Bytes,
     /// Things noticed while reading it (a body longer than its Content-Length, …).
-    notes: Vec<String>,
+    pub(super) notes: Vec<String>,
 }
 
 fn read_captured(path: &std::path::Path) -> Result<Captured, String> {
@@ -200,12 +222,20 @@ pub(crate) fn run(args: ExplainArgs) -> Result<u8, String> {
             return Ok(EXIT_USAGE);
         }
     };
-    let captured = read_captured(&args.request)?;
+    // The admin client runs its own runtime: fetch before this one starts.
+    let (captured, recorded) = match (&args.request, args.event) {
+        (Some(path), _) => (read_captured(path)?, None),
+        (None, Some(id)) => {
+            let (captured, recorded) = explain_event::fetch(&args.admin, &args.token_env, id)?;
+            (captured, Some(recorded))
+        }
+        (None, None) => return Err("--request FILE or --event ID is required".into()),
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let report = runtime.block_on(explain(&args, &config, captured))?;
+    let report = runtime.block_on(explain(&args, &config, captured, recorded.as_ref()))?;
     let admitted = report["admitted"] == true;
     if args.json {
         println!("{report:#}");
@@ -215,15 +245,23 @@ pub(crate) fn run(args: ExplainArgs) -> Result<u8, String> {
     Ok(if admitted { 0 } else { EXIT_INVALID })
 }
 
-async fn explain(args: &ExplainArgs, config: &Config, captured: Captured) -> Result<Value, String> {
+async fn explain(
+    args: &ExplainArgs,
+    config: &Config,
+    captured: Captured,
+    recorded: Option<&Recorded>,
+) -> Result<Value, String> {
     let base_dir = args.config.parent().map(PathBuf::from).unwrap_or_default();
     let path = captured.target.split('?').next().unwrap_or("/").to_owned();
     let served_by = match hookguard_config::Router::new(config).lookup(&path) {
         hookguard_config::Lookup::Route { index } => config.routes.get(index).map(|r| r.id.clone()),
         _ => None,
     };
+    // An event names its route (its path may be a masked webhook key).
+    let recorded_route = recorded.map(|r| r.route.clone()).filter(|r| r != "-");
     let route_id = match (&args.route, &served_by) {
         (Some(id), _) => id.clone(),
+        (None, _) if recorded_route.is_some() => recorded_route.clone().unwrap_or_default(),
         (None, Some(id)) => id.clone(),
         (None, None) => {
             return Err(format!(
@@ -240,7 +278,9 @@ async fn explain(args: &ExplainArgs, config: &Config, captured: Captured) -> Res
     })?;
     let route = build_detached(config, route_config, base_dir.clone()).await?;
     let shadow = route.shadow;
-    let mut rows = Vec::new();
+    let mut rows: Vec<Value> = recorded.map(Recorded::row).into_iter().collect();
+    // The client address the sidecar saw, for an event.
+    let client_ip = recorded.and_then(|r| r.client_ip).unwrap_or(args.client_ip);
     rows.push(row(
         "route",
         if served_by.as_deref() == Some(route_id.as_str()) {
@@ -249,6 +289,9 @@ async fn explain(args: &ExplainArgs, config: &Config, captured: Captured) -> Res
             "chosen"
         },
         match &served_by {
+            _ if recorded_route.as_deref() == Some(route_id.as_str()) => {
+                format!("route {route_id}, as the sidecar recorded")
+            }
             Some(id) if *id == route_id => format!(
                 "{path} -> route {route_id} ({} mode, {} delivery)",
                 if shadow { "shadow" } else { "enforce" },
@@ -273,7 +316,7 @@ async fn explain(args: &ExplainArgs, config: &Config, captured: Captured) -> Res
     *request.headers_mut() = captured.headers.clone();
     request
         .extensions_mut()
-        .insert(SocketAddr::new(args.client_ip, 40000));
+        .insert(SocketAddr::new(client_ip, 40000));
     let header_checks: Vec<&str> = [
         route_config.ip.is_some().then_some("ip filter"),
         (route_config.rate_limit.is_some() || config.global_rate_limit.is_some())
@@ -291,7 +334,7 @@ async fn explain(args: &ExplainArgs, config: &Config, captured: Captured) -> Res
                     "within the limit (a fresh budget: the running sidecar's counters are not read)"
                         .to_owned()
                 } else {
-                    format!("client {} allowed", args.client_ip)
+                    format!("client {client_ip} allowed")
                 };
                 rows.push(row(check, "passed", detail));
             }
@@ -317,6 +360,9 @@ async fn explain(args: &ExplainArgs, config: &Config, captured: Captured) -> Res
         "route": route_id,
         "notes": captured.notes,
     });
+    if let Some(recorded) = recorded {
+        report["event"] = recorded.summary.clone();
+    }
     let body_checks: Vec<&str> = [
         Some("signature"),
         route_config.replay.enabled.then_some("replay guard"),
@@ -353,6 +399,15 @@ async fn explain(args: &ExplainArgs, config: &Config, captured: Captured) -> Res
                 route.body_limit
             ),
         ));
+    }
+
+    // A masked signature header cannot be checked again: the sidecar's record decides.
+    if let Some(recorded) = recorded.filter(|r| !r.masked.is_empty()) {
+        rows.extend(recorded.body_rows(&body_checks, check_of));
+        if let Some(reason) = recorded.refusal() {
+            refused.get_or_insert((reason, recorded.reason.clone().unwrap_or_default()));
+        }
+        return Ok(finish(report, rows, refused, shadow, Vec::new()));
     }
 
     // Body stage: signature, replay guard, payload rules.

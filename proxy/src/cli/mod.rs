@@ -1,6 +1,6 @@
 //! The command line: `hookguard run`, `check`, `config schema`, `verify`, `sign`, `dlq`,
 //! `queue`, `events`, `subscriptions`, `sandbox`, `explain`, `graph`,
-//! `secrets validate`, `alerts`.
+//! `secrets validate`, `secrets migrate`, `alerts`.
 //!
 //! Exit codes are part of the interface (other tools call these commands): 0 success,
 //! 1 the request is invalid, 2 a usage error or an unusable secret.
@@ -11,8 +11,11 @@ mod dlq;
 mod echo;
 mod events;
 mod explain;
+mod explain_event;
 mod graph;
 mod inject;
+mod migrate;
+mod progress;
 mod request;
 mod run;
 mod sandbox;

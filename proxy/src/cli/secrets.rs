@@ -14,6 +14,7 @@ use secrecy::ExposeSecret as _;
 use serde_json::{json, Value};
 
 use super::dlq::table;
+use super::progress;
 use super::{EXIT_INVALID, EXIT_USAGE};
 use crate::stack::{ConfigSource, SOURCE_ROUTE};
 
@@ -26,6 +27,9 @@ pub(crate) enum SecretsCommand {
     /// Fetch every secret from its source; check reachability, format, age and rotation.
     #[command(after_help = EXIT_CODES)]
     Validate(ValidateArgs),
+    /// Move secrets written inline, in env vars or in files into Vault KV v2 or Infisical:
+    /// dry run, encrypted backup, write, verify, rewritten config; `--rollback`, `status`.
+    Migrate(Box<super::migrate::MigrateArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -42,7 +46,8 @@ pub(crate) struct ValidateArgs {
     /// Only test each source's connectivity and authentication, once per source.
     #[arg(long)]
     check_source: bool,
-    /// Print JSON instead of a table.
+    /// Print JSON instead of a table (and no progress bar; the bar, on stderr, shows
+    /// only on a terminal).
     #[arg(long)]
     json: bool,
 }
@@ -50,6 +55,7 @@ pub(crate) struct ValidateArgs {
 pub(crate) fn secrets(command: SecretsCommand) -> Result<u8, String> {
     match command {
         SecretsCommand::Validate(args) => validate(args),
+        SecretsCommand::Migrate(args) => super::migrate::run(*args),
     }
 }
 
@@ -76,9 +82,9 @@ fn validate(args: ValidateArgs) -> Result<u8, String> {
         .map_err(|e| e.to_string())?;
     let rows = runtime.block_on(async {
         if args.check_source {
-            check_sources(&config, &args.route, &base_dir).await
+            check_sources(&config, &args.route, &base_dir, args.json).await
         } else {
-            check_secrets(&config, &args.route, &base_dir).await
+            check_secrets(&config, &args.route, &base_dir, args.json).await
         }
     });
     let failed = rows.iter().any(|r| r["verdict"] == "FAIL");
@@ -130,16 +136,27 @@ fn days(seconds: i64) -> String {
     }
 }
 
-async fn check_secrets(config: &Config, only: &[String], base_dir: &std::path::Path) -> Vec<Value> {
+async fn check_secrets(
+    config: &Config,
+    only: &[String],
+    base_dir: &std::path::Path,
+    quiet: bool,
+) -> Vec<Value> {
     let now = SystemClock.now_unix();
     let mut rows = Vec::new();
-    for route in config
-        .routes
-        .iter()
-        .filter(|r| only.is_empty() || only.contains(&r.id))
-    {
+    let selected = || {
+        config
+            .routes
+            .iter()
+            .filter(|r| only.is_empty() || only.contains(&r.id))
+    };
+    // Remote stores answer one secret at a time: with many secrets, show how far it got.
+    let bar = progress::bar(selected().map(|r| r.secrets.len()).sum(), "fetching", quiet);
+    for route in selected() {
         let scheme = route.build_scheme().ok();
         for (index, spec) in route.secrets.iter().enumerate() {
+            bar.set_message(format!("{}/{}", route.id, spec.id));
+            bar.inc(1);
             let source = spec.source().map_or_else(|| "?".into(), |s| s.to_string());
             let rotation = match (route.secrets.len(), index) {
                 (1, _) => "-".to_owned(),
@@ -202,6 +219,7 @@ async fn check_secrets(config: &Config, only: &[String], base_dir: &std::path::P
             rows.push(row);
         }
     }
+    bar.finish_and_clear();
     rows
 }
 
@@ -224,7 +242,12 @@ fn source_key(spec: &SecretSpec) -> Option<String> {
     }
 }
 
-async fn check_sources(config: &Config, only: &[String], base_dir: &std::path::Path) -> Vec<Value> {
+async fn check_sources(
+    config: &Config,
+    only: &[String],
+    base_dir: &std::path::Path,
+    quiet: bool,
+) -> Vec<Value> {
     let mut sources: BTreeMap<String, (Vec<String>, &SecretSpec)> = BTreeMap::new();
     for route in config
         .routes
@@ -243,7 +266,9 @@ async fn check_sources(config: &Config, only: &[String], base_dir: &std::path::P
         }
     }
     let mut rows = Vec::new();
+    let bar = progress::bar(sources.len(), "checking sources", quiet);
     for (key, (used_by, spec)) in sources {
+        bar.inc(1);
         let remote = matches!(
             spec.source(),
             Some(SecretSource::Vault(_) | SecretSource::Infisical(_))
@@ -268,5 +293,6 @@ async fn check_sources(config: &Config, only: &[String], base_dir: &std::path::P
             "verdict": if ok { "ok" } else { "FAIL" },
         }));
     }
+    bar.finish_and_clear();
     rows
 }
