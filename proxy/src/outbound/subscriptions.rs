@@ -1,12 +1,17 @@
 //! Subscriptions as the outbound side uses them: from the config file and from the admin
-//! API, with their secrets fetched, scheme built and rate limiter made; and the small file
-//! that keeps the API-made ones across restarts.
+//! API, with their secrets fetched, scheme built and rate limiter made; and where the
+//! API-made ones are kept ([`SubscriptionStore`]).
 //!
-//! The file sits next to the queue's directory (`<queue.path>.subscriptions`): the JSON
-//! each subscription was posted with, sealed like queued messages (encrypted at rest when
-//! `queue.encryption_keys` is set — posted secrets may be inline). It is replaced
-//! atomically (write, fsync, rename, fsync the directory), so a crash leaves the old list
-//! or the new one.
+//! - [`ApiFile`] (the default): a file next to the queue's directory
+//!   (`<queue.path>.subscriptions`): the JSON each subscription was posted with, sealed
+//!   like queued messages (encrypted at rest when `queue.encryption_keys` is set — posted
+//!   secrets may be inline). It is replaced atomically (write, fsync, rename, fsync the
+//!   directory), so a crash leaves the old list or the new one.
+//! - [`RedisSubscriptions`] (`[state] backend = "redis"`): one sealed record per
+//!   subscription in Redis, shared by every replica, which reloads its subscriptions
+//!   within a second of another's change. Sealed as the file is; and since Redis is
+//!   another machine, a subscription with an inline secret value is refused there unless
+//!   `queue.encryption_keys` encrypts it ([`SubscriptionStore::needs_encryption`]).
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -223,6 +228,36 @@ pub(crate) fn specs(config: &Config, api: &[serde_json::Value]) -> Vec<(Subscrip
     out
 }
 
+/// Where the API-made subscriptions are kept: the JSON each was posted with, by id.
+#[async_trait::async_trait]
+pub(crate) trait SubscriptionStore: Send + Sync {
+    /// Every stored subscription's JSON (none before the first).
+    async fn load(&self) -> Result<Vec<serde_json::Value>, String>;
+    /// Creates or replaces the subscription `id`, durably.
+    async fn put(&self, id: &str, raw: &serde_json::Value) -> Result<(), String>;
+    /// Removes the subscription `id`; whether there was one.
+    async fn delete(&self, id: &str) -> Result<bool, String>;
+    /// Whether an inline secret value must be encrypted before it is stored (the store is
+    /// on another machine).
+    fn needs_encryption(&self) -> bool {
+        false
+    }
+    /// Resolves when another replica may have changed the set; a store of this process
+    /// alone never does.
+    async fn changed(&self) {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Whether `spec` carries a secret value inline (rather than a reference to a source).
+pub(crate) fn has_inline_secret(spec: &Subscription) -> bool {
+    let auth = spec
+        .auth
+        .iter()
+        .flat_map(|a| std::iter::once(&a.primary).chain(a.next.as_ref()));
+    spec.secrets.iter().chain(auth).any(|s| s.value.is_some())
+}
+
 /// The API-made subscriptions' file.
 pub(crate) struct ApiFile {
     path: PathBuf,
@@ -274,5 +309,101 @@ impl ApiFile {
             Ok(())
         };
         write().map_err(|e| format!("{}: {e}", self.path.display()))
+    }
+}
+
+#[async_trait::async_trait]
+impl SubscriptionStore for ApiFile {
+    async fn load(&self) -> Result<Vec<serde_json::Value>, String> {
+        ApiFile::load(self)
+    }
+
+    async fn put(&self, id: &str, raw: &serde_json::Value) -> Result<(), String> {
+        let mut all = ApiFile::load(self)?;
+        match all.iter_mut().find(|v| v["id"] == id) {
+            Some(slot) => *slot = raw.clone(),
+            None => all.push(raw.clone()),
+        }
+        self.save(&all)
+    }
+
+    async fn delete(&self, id: &str) -> Result<bool, String> {
+        let mut all = ApiFile::load(self)?;
+        let before = all.len();
+        all.retain(|v| v["id"] != id);
+        if all.len() == before {
+            return Ok(false);
+        }
+        self.save(&all).map(|()| true)
+    }
+}
+
+/// The API-made subscriptions in Redis: one record per subscription, its posted JSON
+/// sealed (as the file seals its list).
+pub(crate) struct RedisSubscriptions {
+    records: Arc<hookguard_redis::RedisRecords>,
+    sealer: Sealer,
+}
+
+impl RedisSubscriptions {
+    pub(crate) fn new(records: Arc<hookguard_redis::RedisRecords>, sealer: Sealer) -> Self {
+        Self { records, sealer }
+    }
+
+    fn failed(&self, doing: &str, e: hookguard_redis::RedisError) -> String {
+        format!(
+            "{doing} in redis at {}: {e}; the subscriptions already loaded keep delivering, changes wait until redis answers",
+            self.records.url()
+        )
+    }
+}
+
+#[async_trait::async_trait]
+impl SubscriptionStore for RedisSubscriptions {
+    async fn load(&self) -> Result<Vec<serde_json::Value>, String> {
+        let all = self
+            .records
+            .all()
+            .await
+            .map_err(|e| self.failed("reading the subscriptions", e))?;
+        all.iter()
+            .map(|(id, sealed)| {
+                let request = self
+                    .sealer
+                    .open(sealed)
+                    .map_err(|e| format!("subscription {id} stored in redis: {e}"))?;
+                serde_json::from_slice(&request.body)
+                    .map_err(|e| format!("subscription {id} stored in redis: {e}"))
+            })
+            .collect()
+    }
+
+    async fn put(&self, id: &str, raw: &serde_json::Value) -> Result<(), String> {
+        let body = serde_json::to_vec(raw).map_err(|e| e.to_string())?;
+        let sealed = self.sealer.seal(&Request {
+            method: "PUT".into(),
+            target: "subscription".into(),
+            headers: Vec::new(),
+            body: body.into(),
+        });
+        self.records
+            .put(id, &sealed)
+            .await
+            .map_err(|e| self.failed("writing a subscription", e))
+    }
+
+    async fn delete(&self, id: &str) -> Result<bool, String> {
+        self.records
+            .delete(id)
+            .await
+            .map_err(|e| self.failed("removing a subscription", e))
+    }
+
+    fn needs_encryption(&self) -> bool {
+        true
+    }
+
+    async fn changed(&self) {
+        self.records.changed().await;
     }
 }
