@@ -407,3 +407,86 @@ impl SubscriptionStore for RedisSubscriptions {
         self.records.changed().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hookguard_delivery::EncryptionKey;
+    use serde_json::json;
+
+    const INLINE: &str = "whsec_inline-secret-7d1f";
+
+    fn sub(id: &str, enabled: bool) -> serde_json::Value {
+        json!({ "id": id, "url": "https://example.com/h", "events": ["a.*"], "enabled": enabled,
+                "secrets": [{ "id": "v1", "value": INLINE }] })
+    }
+
+    fn ids(all: &[serde_json::Value]) -> Vec<(String, bool)> {
+        let mut ids: Vec<(String, bool)> = all
+            .iter()
+            .map(|v| (v["id"].as_str().unwrap().to_owned(), v["enabled"] == true))
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// The same checks for every backend.
+    async fn conformance(store: &dyn SubscriptionStore) {
+        assert!(store.load().await.unwrap().is_empty());
+        store.put("b", &sub("b", true)).await.unwrap();
+        store.put("a", &sub("a", true)).await.unwrap();
+        store.put("b", &sub("b", false)).await.unwrap();
+        assert_eq!(
+            ids(&store.load().await.unwrap()),
+            [("a".into(), true), ("b".into(), false)],
+            "by id, last write wins"
+        );
+        assert_eq!(
+            store.load().await.unwrap().iter().find(|v| v["id"] == "a"),
+            Some(&sub("a", true)),
+            "the posted JSON comes back as it was"
+        );
+        assert!(store.delete("a").await.unwrap());
+        assert!(!store.delete("a").await.unwrap());
+        assert_eq!(ids(&store.load().await.unwrap()), [("b".into(), false)]);
+    }
+
+    fn sealer() -> Sealer {
+        Sealer::new(vec![("k1".into(), EncryptionKey::from_bytes([7; 32]))]).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_file_conforms() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = ApiFile::new(&dir.path().join("queue"), sealer());
+        assert!(!file.needs_encryption());
+        conformance(&file).await;
+    }
+
+    #[tokio::test]
+    async fn redis_conforms_and_keeps_no_inline_secret_in_plain() {
+        let server = hookguard_tests::RedisServer::start();
+        let settings = hookguard_redis::RedisSettings::new(server.url());
+        let redis = hookguard_redis::Redis::connect_lazy(settings).unwrap();
+        let records = Arc::new(hookguard_redis::RedisRecords::new(redis, "subscriptions"));
+        let store = RedisSubscriptions::new(records, sealer());
+        assert!(store.needs_encryption());
+        conformance(&store).await;
+        let raw = server.command("HGETALL {hookguard:records:subscriptions}");
+        assert!(raw.contains('b'), "the record is there: {raw}");
+        assert!(!raw.contains(INLINE), "sealed, not plain: {raw}");
+    }
+
+    #[test]
+    fn inline_secret_values_are_found_in_secrets_and_auth() {
+        let parse = |v: serde_json::Value| serde_json::from_value::<Subscription>(v).unwrap();
+        assert!(has_inline_secret(&parse(sub("a", true))));
+        let by_env = json!({ "id": "e", "url": "https://example.com/h", "events": ["a"],
+            "secrets": [{ "id": "v1", "env": "SECRET" }] });
+        assert!(!has_inline_secret(&parse(by_env.clone())));
+        let mut with_auth = by_env;
+        with_auth["auth"] = json!({ "kind": "bearer", "primary": { "id": "p", "env": "T" },
+            "next": { "id": "n", "value": "token-2" } });
+        assert!(has_inline_secret(&parse(with_auth)));
+    }
+}
