@@ -196,7 +196,7 @@ async fn b_keeps_serving_its_keys_while_redis_is_killed_and_follows_again_after(
     let app = upstream().record().start().await;
     let text = keyed(&app, &redis);
     let a = sidecar().config(text.clone()).start().await;
-    let b = sidecar().config(text).start().await;
+    let mut b = sidecar().config(text.clone()).start().await;
     let (status, made) = api(&a, "POST", "/keys", Some(json!({ "route": "hooks" }))).await;
     assert_eq!(status, 201, "{made}");
     let key = made["key"].as_str().unwrap().to_owned();
@@ -222,6 +222,21 @@ async fn b_keeps_serving_its_keys_while_redis_is_killed_and_follows_again_after(
     let (status, _) = api(&a, "POST", "/keys", Some(json!({ "route": "hooks" }))).await;
     assert_eq!(status, 503, "nothing is made that B could not see");
     assert_eq!(deliver(&b, &key).await, 200, "still served after the refusals");
+    // A new configuration while Redis is down: its keys apply, the API's stay.
+    const SECOND: &str = "wh_SecondConfigKey0123456789abcdefg";
+    b.rewrite_config(&text.replace(
+        &format!("{{ key = \"{CONFIG_KEY}\" }}"),
+        &format!("{{ key = \"{CONFIG_KEY}\" }}, {{ key = \"{SECOND}\" }}"),
+    ));
+    let reloaded = Instant::now();
+    while deliver(&b, SECOND).await != 200 {
+        assert!(
+            reloaded.elapsed() < Duration::from_secs(10),
+            "the new configuration was not applied without redis"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(deliver(&b, &key).await, 200, "the API key survived the reload");
 
     // Back (with its AOF): changes flow again.
     redis.restart();
@@ -349,6 +364,14 @@ async fn a_subscription_made_through_a_is_listed_and_used_by_b_within_a_second()
     let since = Instant::now();
     assert_eq!(status, 200);
     listed_within(&b, since, |items| items.iter().all(|s| s["id"] != "job-7")).await;
+
+    // Without Redis a change is refused and says why.
+    let mut redis = redis;
+    redis.kill9();
+    let (status, body) = api(&a, "POST", "/subscriptions/job-7/enable", None).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"], "store_unavailable", "{body}");
+    assert!(body["message"].as_str().unwrap().contains("redis"), "{body}");
     a.assert_no_secret_in_logs();
     b.assert_no_secret_in_logs();
 }
