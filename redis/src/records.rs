@@ -190,7 +190,9 @@ impl RedisRecords {
 
     /// Adds `entry` to the log, keeping the newest `keep` entries.
     pub async fn push_log(&self, entry: &[u8], keep: usize) -> Result<(), RedisError> {
-        let last = isize::try_from(keep).unwrap_or(isize::MAX).saturating_sub(1);
+        let last = isize::try_from(keep)
+            .unwrap_or(isize::MAX)
+            .saturating_sub(1);
         let log = self.log.clone();
         self.redis
             .run(Feature::Health, |mut c| async move {

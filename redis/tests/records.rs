@@ -51,7 +51,10 @@ async fn records_are_kept_by_id_and_deleted_and_the_log_is_capped_newest_first()
     records.put("a", b"1").await.unwrap();
     records.put("b", b"3").await.unwrap();
     let all: Vec<(String, Vec<u8>)> = records.all().await.unwrap().into_iter().collect();
-    assert_eq!(all, [("a".into(), b"1".to_vec()), ("b".into(), b"3".to_vec())]);
+    assert_eq!(
+        all,
+        [("a".into(), b"1".to_vec()), ("b".into(), b"3".to_vec())]
+    );
     assert!(records.delete("a").await.unwrap());
     assert!(!records.delete("a").await.unwrap());
     assert_eq!(records.version().await.unwrap(), 5, "every change counts");

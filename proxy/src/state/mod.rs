@@ -89,9 +89,9 @@ impl OperatorState {
             settings.max_age.get().as_millis() as u64,
         )?;
         let store: Arc<dyn KeyStore> = match redis {
-            Some(redis) => Arc::new(shared::RedisKeyStore::new(
-                crate::shared_state::records(redis, config, base_dir, "keys")?,
-            )),
+            Some(redis) => Arc::new(shared::RedisKeyStore::new(crate::shared_state::records(
+                redis, config, base_dir, "keys",
+            )?)),
             None => Arc::new(embedded),
         };
         let state = Self::with_store(store, events, config).await?;

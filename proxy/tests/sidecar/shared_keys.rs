@@ -207,10 +207,17 @@ async fn b_keeps_serving_its_keys_while_redis_is_killed_and_follows_again_after(
     // Longer than several version checks: B has noticed that Redis is gone.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     for _ in 0..3 {
-        assert_eq!(deliver(&b, &key).await, 200, "a key that was valid stays valid");
+        assert_eq!(
+            deliver(&b, &key).await,
+            200,
+            "a key that was valid stays valid"
+        );
         assert_eq!(deliver(&b, CONFIG_KEY).await, 200);
     }
-    assert_eq!(deliver(&b, "wh_NotAKeyAnyoneMade0123456789abcde").await, 404);
+    assert_eq!(
+        deliver(&b, "wh_NotAKeyAnyoneMade0123456789abcde").await,
+        404
+    );
     let (status, refused) = api(&b, "POST", &format!("/keys/{id}/disable"), None).await;
     assert_eq!(status, 503, "{refused}");
     assert_eq!(refused["error"], "store_unavailable", "{refused}");
@@ -221,7 +228,11 @@ async fn b_keeps_serving_its_keys_while_redis_is_killed_and_follows_again_after(
     );
     let (status, _) = api(&a, "POST", "/keys", Some(json!({ "route": "hooks" }))).await;
     assert_eq!(status, 503, "nothing is made that B could not see");
-    assert_eq!(deliver(&b, &key).await, 200, "still served after the refusals");
+    assert_eq!(
+        deliver(&b, &key).await,
+        200,
+        "still served after the refusals"
+    );
     // A new configuration while Redis is down: its keys apply, the API's stay.
     const SECOND: &str = "wh_SecondConfigKey0123456789abcdefg";
     b.rewrite_config(&text.replace(
@@ -236,7 +247,11 @@ async fn b_keeps_serving_its_keys_while_redis_is_killed_and_follows_again_after(
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(deliver(&b, &key).await, 200, "the API key survived the reload");
+    assert_eq!(
+        deliver(&b, &key).await,
+        200,
+        "the API key survived the reload"
+    );
 
     // Back (with its AOF): changes flow again.
     redis.restart();
@@ -285,7 +300,10 @@ allow_networks = ["127.0.0.0/8"]
 "#,
         redis.url()
     );
-    (sidecar().config(config(app, &top, "")).start().await, listen)
+    (
+        sidecar().config(config(app, &top, "")).start().await,
+        listen,
+    )
 }
 
 /// Posts event `n` to an outbound listener; the status and the answer.
@@ -339,23 +357,38 @@ async fn a_subscription_made_through_a_is_listed_and_used_by_b_within_a_second()
     assert_eq!(status, 201, "{body}");
     listed_within(&b, since, |items| items.iter().any(|s| s["id"] == "job-7")).await;
     let (status, queued) = post_event(b_events, 1).await;
-    assert_eq!((status, queued["subscriptions"].clone()), (202, json!(["job-7"])), "{queued}");
+    assert_eq!(
+        (status, queued["subscriptions"].clone()),
+        (202, json!(["job-7"])),
+        "{queued}"
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     while endpoint.requests().is_empty() {
-        assert!(Instant::now() < deadline, "the event posted to B never arrived");
+        assert!(
+            Instant::now() < deadline,
+            "the event posted to B never arrived"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(endpoint.only_request().header("webhook-signature").is_some());
+    assert!(endpoint
+        .only_request()
+        .header("webhook-signature")
+        .is_some());
     // Sealed in Redis: the secret is not there in plain.
     let raw = redis.command("HGETALL {hookguard:records:subscriptions}");
     assert!(raw.contains("job-7"), "the record is there: {raw}");
-    assert!(!raw.contains("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), "{raw}");
+    assert!(
+        !raw.contains("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+        "{raw}"
+    );
 
     let (status, _) = api(&a, "POST", "/subscriptions/job-7/disable", None).await;
     let since = Instant::now();
     assert_eq!(status, 200);
     listed_within(&b, since, |items| {
-        items.iter().any(|s| s["id"] == "job-7" && s["enabled"] == false)
+        items
+            .iter()
+            .any(|s| s["id"] == "job-7" && s["enabled"] == false)
     })
     .await;
     assert_eq!(post_event(b_events, 2).await.1["subscriptions"], json!([]));
@@ -371,7 +404,10 @@ async fn a_subscription_made_through_a_is_listed_and_used_by_b_within_a_second()
     let (status, body) = api(&a, "POST", "/subscriptions/job-7/enable", None).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"], "store_unavailable", "{body}");
-    assert!(body["message"].as_str().unwrap().contains("redis"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("redis"),
+        "{body}"
+    );
     a.assert_no_secret_in_logs();
     b.assert_no_secret_in_logs();
 }
@@ -392,5 +428,8 @@ async fn an_inline_secret_is_not_kept_in_redis_unencrypted() {
         message.contains("queue.encryption_keys") && message.contains("env"),
         "{message}"
     );
-    assert_eq!(redis.command("EXISTS {hookguard:records:subscriptions}"), ":0\r\n");
+    assert_eq!(
+        redis.command("EXISTS {hookguard:records:subscriptions}"),
+        ":0\r\n"
+    );
 }
