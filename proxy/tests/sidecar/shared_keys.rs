@@ -6,59 +6,25 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use hookguard_tests::{send, upstream, RedisServer, Sidecar, Signer, Upstream};
+use hookguard_tests::{send, upstream, RedisServer, Sidecar, Upstream};
 use http::Request;
 use serde_json::{json, Value};
 
-use super::{config, sidecar, SECRET};
+use super::admin_api::{self, api, keyed_with, CONFIG_KEY, TOKEN};
+use super::{config, sidecar};
 
-const TOKEN: &str = "admin-token-5c0e9a14";
-/// A key written in the config file.
-const CONFIG_KEY: &str = "wh_SharedConfigKey0123456789abcdefg";
 /// What the issue promises: a change on one replica holds on every other within this.
 const PROPAGATION: Duration = Duration::from_secs(1);
 
-/// A key route `hooks` behind an admin token, its state in `redis`; the replay guard fails
-/// open so that only the keys decide while Redis is down.
+/// admin_api's key route `hooks` with its state in `redis`; the replay guard fails open so
+/// that only the keys decide while Redis is down.
 fn keyed(app: &Upstream, redis: &RedisServer) -> String {
-    config(
+    keyed_with(
         app,
         &format!(
-            r#"[state]
-backend = "redis"
-url = "{}"
-connect_timeout = "300ms"
-command_timeout = "300ms"
-on_failure = {{ replay = "fail_open" }}
-
-[admin]
-tokens = [{{ id = "ops", value = "{TOKEN}" }}]
-"#,
+            "[state]\nbackend = \"redis\"\nurl = \"{}\"\nconnect_timeout = \"300ms\"\ncommand_timeout = \"300ms\"\non_failure = {{ replay = \"fail_open\" }}\n",
             redis.url()
         ),
-        &format!(
-            r#"
-[[routes]]
-id = "hooks"
-match = {{ key_prefix = "/hooks/", keys = [{{ key = "{CONFIG_KEY}" }}] }}
-scheme = "github"
-secrets = [{{ id = "primary", value = "{SECRET}" }}]
-"#
-        ),
-    )
-}
-
-async fn api(proxy: &Sidecar, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let request = Request::builder()
-        .method(method)
-        .uri(proxy.admin_url(&format!("/api/v1{path}")))
-        .header("authorization", format!("Bearer {TOKEN}"))
-        .header("content-type", "application/json");
-    let body = body.map_or_else(Bytes::new, |b| Bytes::from(b.to_string()));
-    let answer = send(request.body(body).unwrap()).await;
-    (
-        answer.status,
-        serde_json::from_str(&answer.text()).unwrap_or(Value::Null),
     )
 }
 
@@ -66,10 +32,7 @@ async fn api(proxy: &Sidecar, method: &str, path: &str, body: Option<Value>) -> 
 async fn deliver(proxy: &Sidecar, key: &str) -> u16 {
     static SENT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = SENT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let url = proxy.url(&format!("/hooks/{key}"));
-    send(Signer::new("github", SECRET).post(&url, b"{\"zen\":1}", &format!("s-{n}")))
-        .await
-        .status
+    admin_api::deliver(proxy, &format!("/hooks/{key}"), &format!("s-{n}")).await
 }
 
 /// Polls `key` on `proxy` until it answers `status`; fails past [`PROPAGATION`] after
@@ -97,7 +60,7 @@ async fn keys_made_and_changed_through_a_hold_on_b_within_a_second() {
     let a = sidecar().config(text.clone()).start().await;
     let b = sidecar().config(text).start().await;
 
-    let (status, made) = api(&a, "POST", "/keys", Some(json!({ "route": "hooks" }))).await;
+    let (status, made) = api(&a, "POST", "/keys", Some(r#"{"route":"hooks"}"#)).await;
     let since = Instant::now();
     assert_eq!(status, 201, "{made}");
     let key = made["key"].as_str().unwrap().to_owned();
@@ -136,7 +99,7 @@ async fn keys_made_and_changed_through_a_hold_on_b_within_a_second() {
         &a,
         "POST",
         &format!("/keys/{id}/regenerate"),
-        Some(json!({ "grace": "1h" })),
+        Some(r#"{"grace":"1h"}"#),
     )
     .await;
     let since = Instant::now();
@@ -146,16 +109,11 @@ async fn keys_made_and_changed_through_a_hold_on_b_within_a_second() {
     assert_eq!(deliver(&b, &second).await, 200, "in its grace period on B");
 
     // A config key disabled through B is refused by A; deleted API keys stop everywhere.
-    let (_, list) = api(&b, "GET", "/keys?route=hooks", None).await;
-    let config_id = list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["origin"] == "config")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    // The id of a config key: `cfg_` + the first 12 hex digits of its SHA-256.
+    let config_id = format!(
+        "cfg_{}",
+        &hookguard_tests::sha256_hex(CONFIG_KEY.as_bytes())[..12]
+    );
     assert_eq!(
         api(&b, "POST", &format!("/keys/{config_id}/disable"), None)
             .await
@@ -197,7 +155,7 @@ async fn b_keeps_serving_its_keys_while_redis_is_killed_and_follows_again_after(
     let text = keyed(&app, &redis);
     let a = sidecar().config(text.clone()).start().await;
     let mut b = sidecar().config(text.clone()).start().await;
-    let (status, made) = api(&a, "POST", "/keys", Some(json!({ "route": "hooks" }))).await;
+    let (status, made) = api(&a, "POST", "/keys", Some(r#"{"route":"hooks"}"#)).await;
     assert_eq!(status, 201, "{made}");
     let key = made["key"].as_str().unwrap().to_owned();
     let id = made["id"].as_str().unwrap().to_owned();
@@ -226,7 +184,7 @@ async fn b_keeps_serving_its_keys_while_redis_is_killed_and_follows_again_after(
         message.contains("redis") && message.contains("keep working"),
         "{message}"
     );
-    let (status, _) = api(&a, "POST", "/keys", Some(json!({ "route": "hooks" }))).await;
+    let (status, _) = api(&a, "POST", "/keys", Some(r#"{"route":"hooks"}"#)).await;
     assert_eq!(status, 503, "nothing is made that B could not see");
     assert_eq!(
         deliver(&b, &key).await,
@@ -352,7 +310,7 @@ async fn a_subscription_made_through_a_is_listed_and_used_by_b_within_a_second()
         "events": ["job.*"],
         "secrets": [{ "id": "v1", "value": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" }],
     });
-    let (status, body) = api(&a, "POST", "/subscriptions", Some(made)).await;
+    let (status, body) = api(&a, "POST", "/subscriptions", Some(&made.to_string())).await;
     let since = Instant::now();
     assert_eq!(status, 201, "{body}");
     listed_within(&b, since, |items| items.iter().any(|s| s["id"] == "job-7")).await;
@@ -421,7 +379,7 @@ async fn an_inline_secret_is_not_kept_in_redis_unencrypted() {
         "id": "plain", "url": "http://127.0.0.1:9/hooks", "events": ["job.*"],
         "secrets": [{ "id": "v1", "value": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" }],
     });
-    let (status, body) = api(&a, "POST", "/subscriptions", Some(made)).await;
+    let (status, body) = api(&a, "POST", "/subscriptions", Some(&made.to_string())).await;
     assert_eq!(status, 400, "{body}");
     let message = body["message"].as_str().unwrap();
     assert!(
