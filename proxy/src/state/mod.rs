@@ -326,3 +326,84 @@ pub(crate) fn record(
         state.observe(snapshot, head, body, event);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use hookguard_redis::{Redis, RedisRecords, RedisSettings};
+
+    use super::keys::generate_key;
+    use super::*;
+
+    const FILE_KEY: &str = "wh_0123456789abcdefghijABCDEFGHIJkl";
+
+    fn key_route() -> Config {
+        let toml = format!(
+            r#"
+upstream.address = "127.0.0.1:3000"
+[[routes]]
+id = "hooks"
+match = {{ key_prefix = "/hooks/", keys = [{{ key = "{FILE_KEY}" }}] }}
+scheme = "github"
+secrets = [{{ id = "primary", value = "s" }}]
+"#
+        );
+        Config::from_text(
+            &toml,
+            hookguard_config::Format::Toml,
+            "h.toml".as_ref(),
+            &HashMap::new(),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn redis_down_at_start_serves_the_file_keys_and_loads_the_api_keys_when_it_returns() {
+        let mut server = hookguard_tests::RedisServer::builder().persistent().start();
+        let settings = RedisSettings::new(server.url())
+            .connect_timeout(Duration::from_millis(200))
+            .command_timeout(Duration::from_millis(300));
+        let records = Arc::new(RedisRecords::new(
+            Redis::connect_lazy(settings.clone()).unwrap(),
+            "keys",
+        ));
+        let store = shared::RedisKeyStore::new(Arc::clone(&records));
+        let api_key = generate_key();
+        let record = KeyRecord {
+            id: "k_1".into(),
+            route: "hooks".into(),
+            key: api_key.clone(),
+            origin: Origin::Api,
+            enabled: true,
+            created_ms: 1,
+            changed_ms: 1,
+            changed_by: None,
+            retired: None,
+            rate_limit: None,
+        };
+        store.put_key(&record).await.unwrap();
+        server.kill9();
+
+        records.watch(settings, Duration::from_millis(200));
+        let state = OperatorState::with_store(
+            Arc::new(store),
+            EventLog::in_memory(10, 60_000),
+            &key_route(),
+        )
+        .await
+        .expect("a shared store that is down does not stop the start");
+        assert!(state.keys.load().resolve(FILE_KEY, 0).is_some());
+        assert!(state.keys.load().resolve(&api_key, 0).is_none());
+
+        server.restart();
+        let back = Instant::now();
+        while state.keys.load().resolve(&api_key, 0).is_none() {
+            assert!(
+                back.elapsed() < Duration::from_secs(5),
+                "the API key never came with redis"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
