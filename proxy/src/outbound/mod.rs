@@ -437,6 +437,9 @@ impl Outbound {
     }
 }
 
+/// How often a follower checks that its owner still exists while nothing changes.
+const FOLLOW_RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Reloads the API-made subscriptions whenever the shared store says another replica
 /// changed them; ends with the outbound side.
 async fn follow_changes(outbound: std::sync::Weak<Outbound>) {
@@ -444,7 +447,13 @@ async fn follow_changes(outbound: std::sync::Weak<Outbound>) {
         let Some(store) = outbound.upgrade().map(|o| Arc::clone(&o.api_store)) else {
             return;
         };
-        store.changed().await;
+        // Bounded, so that the store is let go of soon after its owner is dropped.
+        if tokio::time::timeout(FOLLOW_RECHECK, store.changed())
+            .await
+            .is_err()
+        {
+            continue;
+        }
         let Some(outbound) = outbound.upgrade() else {
             return;
         };

@@ -295,6 +295,9 @@ impl OperatorState {
     }
 }
 
+/// How often a follower checks that its owner still exists while nothing changes.
+const FOLLOW_RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Rebuilds the key table whenever the shared store says another replica changed it; ends
 /// with the state. A failed load keeps the table and is tried again at the next signal
 /// (the store signals again when it answers after it did not).
@@ -303,7 +306,13 @@ async fn follow_changes(state: std::sync::Weak<OperatorState>) {
         let Some(store) = state.upgrade().map(|s| Arc::clone(&s.store)) else {
             return;
         };
-        store.changed().await;
+        // Bounded, so that the store is let go of soon after its owner is dropped.
+        if tokio::time::timeout(FOLLOW_RECHECK, store.changed())
+            .await
+            .is_err()
+        {
+            continue;
+        }
         let Some(state) = state.upgrade() else {
             return;
         };
