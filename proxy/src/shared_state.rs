@@ -15,11 +15,32 @@ use hookguard_config::{Config, FailureModeName, StateBackend, StateSettings};
 use hookguard_layers::rate::{
     LimitKey, MemoryStore, RateDecision, RateQuota, RateStore, RateStoreError,
 };
-use hookguard_redis::{FailureMode, Redis, RedisError, RedisRateStore, RedisSettings};
+use hookguard_redis::{
+    FailureMode, Redis, RedisError, RedisRateStore, RedisRecords, RedisSettings,
+};
 
 /// How often the connection is checked when idle: keeps `hookguard_state_backend_up` true
 /// to the minute and reconnects without waiting for traffic.
 const HEALTH_EVERY: Duration = Duration::from_secs(1);
+
+/// How often a replica checks, besides pub/sub, whether another one changed the API-made
+/// keys or subscriptions: the bound on propagation when a change's message is lost.
+const RECORDS_CHECK_EVERY: Duration = Duration::from_millis(500);
+
+/// The set of records `name` (`keys`, `subscriptions`) that the replicas share, watched
+/// for other replicas' changes (pub/sub on a connection of its own, and the version
+/// checked every [`RECORDS_CHECK_EVERY`]).
+pub(crate) fn records(
+    redis: &Redis,
+    config: &Config,
+    base_dir: &Path,
+    name: &str,
+) -> Result<Arc<RedisRecords>, String> {
+    let settings = settings(&config.state, base_dir)?;
+    let records = Arc::new(RedisRecords::new(redis.clone(), name));
+    records.watch(settings, RECORDS_CHECK_EVERY);
+    Ok(records)
+}
 
 /// The failure mode a config name stands for.
 pub(crate) fn failure_mode(name: FailureModeName) -> FailureMode {

@@ -207,7 +207,9 @@ pub(crate) async fn build(config: Config, persistent: &Persistent) -> Result<Sna
         Some(Arc::clone(
             persistent
                 .operator
-                .get_or_try_init(|| crate::state::OperatorState::open(config, &persistent.base_dir))
+                .get_or_try_init(|| {
+                    crate::state::OperatorState::open(config, &persistent.base_dir, redis)
+                })
                 .await?,
         ))
     };
@@ -256,7 +258,12 @@ pub(crate) async fn build(config: Config, persistent: &Persistent) -> Result<Sna
         persistent
             .outbound
             .get_or_try_init(|| {
-                crate::outbound::Outbound::open(config, Arc::clone(queue), &persistent.base_dir)
+                crate::outbound::Outbound::open(
+                    config,
+                    Arc::clone(queue),
+                    &persistent.base_dir,
+                    redis,
+                )
             })
             .await?;
     }

@@ -9,6 +9,9 @@
 //! - [`RedisReplayStore`] ([`replay`]): layers' `ReplayStore`, two-phase reserve / commit /
 //!   release.
 //! - [`RedisQueueStore`] ([`queue`]): delivery's `QueueStore`.
+//! - [`RedisRecords`] ([`records`]): a small set of records every replica shares (the
+//!   admin API's keys and audit log, API-made subscriptions), with a signal when another
+//!   replica changed it (pub/sub, and a periodic version check as a safety net).
 //!
 //! Each store takes a [`FailureMode`]: `Closed` answers an error when Redis does not (the
 //! layers turn it into 503 + `Retry-After`), `Open` decides on local in-memory state
@@ -32,6 +35,7 @@
 pub mod connection;
 pub mod queue;
 pub mod rate;
+pub mod records;
 pub mod replay;
 
 pub use connection::{
@@ -39,4 +43,5 @@ pub use connection::{
 };
 pub use queue::RedisQueueStore;
 pub use rate::RedisRateStore;
+pub use records::RedisRecords;
 pub use replay::RedisReplayStore;

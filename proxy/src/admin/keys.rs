@@ -3,6 +3,12 @@
 //! statistics. Keys of the config file are listed with `origin: "config"`: they can be
 //! disabled and enabled here (the state is kept in the admin store), not deleted or
 //! regenerated (the file would bring them back: edit it).
+//!
+//! Where keys live: in the embedded store at `admin.path` by default; with `[state]
+//! backend = "redis"` in Redis, shared by every replica (each rebuilds its table within a
+//! second of a change). A change is made on the record as the store has it now, not as
+//! this replica last loaded it; when the store does not answer it is refused with 503
+//! (`store_unavailable`) and the keys already loaded keep working.
 
 // Helpers return the refusal `Response` itself as the error, as axum handlers answer.
 #![allow(clippy::result_large_err)]
@@ -241,13 +247,16 @@ async fn save(operator: &OperatorState, record: &KeyRecord) -> Result<(), Respon
         Ok(()) => operator.reload_keys().await,
         Err(e) => Err(e),
     };
-    saved.map_err(|e| {
-        error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "store_unavailable",
-            e.to_string(),
-        )
-    })
+    saved.map_err(unavailable)
+}
+
+/// The store did not answer: 503, and what it said.
+fn unavailable(e: crate::state::StoreError) -> Response {
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "store_unavailable",
+        e.to_string(),
+    )
 }
 
 fn find(operator: &OperatorState, id: &str) -> Result<KeyRecord, Response> {
@@ -301,6 +310,10 @@ async fn change(
         Err(r) => return r,
     };
     let _one_at_a_time = operator.changes.lock().await;
+    // Changed as the store has it now: another replica may have changed it meanwhile.
+    if let Err(e) = operator.reload_keys().await {
+        return unavailable(e);
+    }
     let mut record = match find(operator, id) {
         Ok(r) => r,
         Err(r) => return r,
@@ -428,6 +441,9 @@ pub(super) async fn delete(
         Err(r) => return r,
     };
     let _one_at_a_time = operator.changes.lock().await;
+    if let Err(e) = operator.reload_keys().await {
+        return unavailable(e);
+    }
     let record = match find(operator, &id) {
         Ok(r) => r,
         Err(r) => return r,
@@ -440,11 +456,7 @@ pub(super) async fn delete(
         Err(e) => Err(e),
     };
     if let Err(e) = deleted {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "store_unavailable",
-            e.to_string(),
-        );
+        return unavailable(e);
     }
     audit(
         &state,

@@ -17,8 +17,10 @@
 //!   delivered again (remembered in memory: a restart forgets the window).
 //!
 //! Subscriptions come from `[[subscriptions]]` and from the admin API
-//! (`/api/v1/subscriptions`); the API-made ones are kept in a file next to the queue
-//! ([`subscriptions::ApiFile`]). A disabled subscription takes no new events and its
+//! (`/api/v1/subscriptions`); the API-made ones are kept in a [`SubscriptionStore`]: a file
+//! next to the queue ([`subscriptions::ApiFile`]), or Redis with `[state] backend =
+//! "redis"` ([`subscriptions::RedisSubscriptions`]), where every replica sees another's
+//! change within a second ([`Outbound::reload_api`]). A disabled subscription takes no new events and its
 //! queued ones wait; an expired one takes no new events, and is removed once nothing of it
 //! is pending. The listener's address is read at start-up only.
 
@@ -44,7 +46,7 @@ mod transport;
 
 pub(crate) use subscriptions::{fetch as fetch_secrets, Origin, Resolved};
 
-use subscriptions::{ApiFile, Registry};
+use subscriptions::{ApiFile, Registry, SubscriptionStore};
 use transport::SigningTransport;
 
 /// Event ids remembered for deduplication (per process).
@@ -59,7 +61,7 @@ pub(crate) struct Outbound {
     registry: Arc<ArcSwap<Registry>>,
     guard: Arc<guard::Guard>,
     allow_http: Arc<AtomicBool>,
-    api_file: ApiFile,
+    api_store: Arc<dyn SubscriptionStore>,
     /// The API-made subscriptions as posted; the lock orders API changes.
     api_specs: tokio::sync::Mutex<Vec<serde_json::Value>>,
     /// The configuration last applied (API posts are checked against it).
@@ -74,10 +76,12 @@ pub(crate) struct Outbound {
 impl Outbound {
     /// Binds the listener, loads the API-made subscriptions and starts delivering. Must run
     /// inside the background runtime.
+    /// With `redis` (`[state] backend = "redis"`) the API-made subscriptions are kept there.
     pub(crate) async fn open(
         config: &Config,
         queue: Arc<Queue>,
         base_dir: &Path,
+        redis: Option<&hookguard_redis::Redis>,
     ) -> Result<Arc<Self>, String> {
         let settings = config.outbound.clone().unwrap_or_default();
         let listener = std::net::TcpListener::bind(settings.listen)
@@ -99,15 +103,32 @@ impl Outbound {
             Arc::new(transport),
         )
         .observer(Arc::new(crate::metrics::DeliveryObserver));
-        let api_file = ApiFile::new(&base_dir.join(&config.queue.path), queue.sealer.clone());
-        let api_specs = api_file.load()?;
+        let api_store: Arc<dyn SubscriptionStore> = match redis {
+            Some(redis) => Arc::new(subscriptions::RedisSubscriptions::new(
+                crate::shared_state::records(redis, config, base_dir, "subscriptions")?,
+                queue.sealer.clone(),
+            )),
+            None => Arc::new(ApiFile::new(
+                &base_dir.join(&config.queue.path),
+                queue.sealer.clone(),
+            )),
+        };
+        let api_specs = match api_store.load().await {
+            Ok(specs) => specs,
+            // Redis down at start: the file's subscriptions now, the API's when it answers.
+            Err(e) if redis.is_some() => {
+                tracing::error!(error = %e, "outbound: the API-made subscriptions cannot be loaded yet");
+                Vec::new()
+            }
+            Err(e) => return Err(e),
+        };
         let outbound = Arc::new(Self {
             queue,
             engine,
             registry,
             guard,
             allow_http,
-            api_file,
+            api_store,
             api_specs: tokio::sync::Mutex::new(api_specs),
             config: ArcSwap::from_pointee(config.clone()),
             tokens: ArcSwap::default(),
@@ -120,6 +141,9 @@ impl Outbound {
         metrics::init();
         tokio::spawn(events::serve(listener, Arc::downgrade(&outbound)));
         tokio::spawn(sweep_loop(Arc::downgrade(&outbound)));
+        if redis.is_some() {
+            tokio::spawn(follow_changes(Arc::downgrade(&outbound)));
+        }
         tracing::info!(listen = %listen, "outbound listener");
         Ok(outbound)
     }
@@ -200,6 +224,15 @@ impl Outbound {
         let config = self.config.load_full();
         spec.validate(&config, &hookguard_config::SystemEnv)
             .map_err(|e| (400, e.to_string()))?;
+        if self.api_store.needs_encryption()
+            && !self.queue.sealer.encrypts()
+            && subscriptions::has_inline_secret(&spec)
+        {
+            return Err((
+                400,
+                format!("subscription {}: an inline secret `value` would be stored in Redis unencrypted; set queue.encryption_keys, or give the secret as `env` or `file`", spec.id),
+            ));
+        }
         if config.subscriptions.iter().any(|s| s.id == spec.id) {
             return Err((
                 409,
@@ -213,14 +246,9 @@ impl Outbound {
                 .map_err(|e| (400, e))?,
         );
         let mut api = self.api_specs.lock().await;
-        let mut next: Vec<serde_json::Value> = api
-            .iter()
-            .filter(|v| v["id"] != raw["id"])
-            .cloned()
-            .collect();
-        next.push(raw);
-        self.api_file.save(&next).map_err(|e| (503, e))?;
-        *api = next;
+        self.api_store.put(&id, &raw).await.map_err(|e| (503, e))?;
+        api.retain(|v| v["id"] != raw["id"]);
+        api.push(raw);
         let mut registry = (*self.registry.load_full()).clone();
         registry.insert(id, Arc::clone(&resolved));
         self.install(registry);
@@ -234,6 +262,8 @@ impl Outbound {
         enabled: bool,
     ) -> Result<Arc<Resolved>, (u16, String)> {
         let mut api = self.api_specs.lock().await;
+        // Changed as the store has it now: another replica may have changed it meanwhile.
+        *api = self.api_store.load().await.map_err(|e| (503, e))?;
         let current = self.registry.load_full();
         let Some(existing) = current.get(id) else {
             return Err((404, format!("no subscription {id}")));
@@ -244,12 +274,11 @@ impl Outbound {
                 format!("subscription {id} is defined in the config file: edit it there"),
             ));
         }
-        let mut next = api.clone();
-        for raw in next.iter_mut().filter(|v| v["id"] == id) {
-            raw["enabled"] = serde_json::Value::Bool(enabled);
-        }
-        self.api_file.save(&next).map_err(|e| (503, e))?;
-        *api = next;
+        let Some(raw) = api.iter_mut().find(|v| v["id"] == id) else {
+            return Err((404, format!("no subscription {id}")));
+        };
+        raw["enabled"] = serde_json::Value::Bool(enabled);
+        self.api_store.put(id, raw).await.map_err(|e| (503, e))?;
         let mut spec = existing.spec.clone();
         spec.enabled = enabled;
         let resolved = Arc::new(
@@ -278,13 +307,66 @@ impl Outbound {
             }
             Some(_) => {}
         }
-        let next: Vec<serde_json::Value> = api.iter().filter(|v| v["id"] != id).cloned().collect();
-        self.api_file.save(&next).map_err(|e| (503, e))?;
-        *api = next;
+        self.api_store.delete(id).await.map_err(|e| (503, e))?;
+        api.retain(|v| v["id"] != id);
         let mut registry = (*current).clone();
         registry.remove(id);
         self.install(registry);
         self.dead_letter_pending(id).await.map_err(|e| (503, e))
+    }
+
+    /// Loads the API-made subscriptions again (another replica changed them) and makes
+    /// them current: unchanged ones are kept as they are (their rate limiters too), changed
+    /// and new ones resolved, and what waits here for one that was deleted goes to the
+    /// dead-letter queue, as on the replica that deleted it.
+    pub(crate) async fn reload_api(&self) -> Result<(), String> {
+        let mut api = self.api_specs.lock().await;
+        let fresh = self.api_store.load().await?;
+        if *api == fresh {
+            return Ok(());
+        }
+        let config = self.config.load_full();
+        let current = self.registry.load_full();
+        let mut registry: Registry = current
+            .iter()
+            .filter(|(_, s)| s.origin == Origin::Config)
+            .map(|(id, s)| (id.clone(), Arc::clone(s)))
+            .collect();
+        for (spec, origin) in subscriptions::specs(&config, &fresh) {
+            if origin == Origin::Config {
+                continue;
+            }
+            let id = spec.id.clone();
+            let unchanged = fresh.iter().find(|v| v["id"] == id.as_str())
+                == api.iter().find(|v| v["id"] == id.as_str());
+            if let Some(kept) = current.get(&id).filter(|_| unchanged) {
+                registry.insert(id, Arc::clone(kept));
+                continue;
+            }
+            match subscriptions::resolve(spec, Origin::Api, &self.base_dir).await {
+                Ok(resolved) => {
+                    registry.insert(id, Arc::new(resolved));
+                }
+                Err(e) => {
+                    tracing::warn!(subscription = %id, error = %e, "outbound: an API-made subscription cannot be used")
+                }
+            }
+        }
+        let deleted: Vec<String> = api
+            .iter()
+            .filter_map(|v| v["id"].as_str())
+            .filter(|id| !fresh.iter().any(|v| v["id"] == *id))
+            .map(str::to_owned)
+            .collect();
+        *api = fresh;
+        drop(api);
+        self.install(registry);
+        for id in deleted {
+            if let Err(e) = self.dead_letter_pending(&id).await {
+                tracing::warn!(subscription = %id, error = %e, "outbound: what waited for a deleted subscription stays queued");
+            }
+        }
+        Ok(())
     }
 
     /// Moves what waits for a removed subscription to the dead-letter queue. Messages in
@@ -351,6 +433,32 @@ impl Outbound {
                     }
                 }
             }
+        }
+    }
+}
+
+/// How often a follower checks that its owner still exists while nothing changes.
+const FOLLOW_RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Reloads the API-made subscriptions whenever the shared store says another replica
+/// changed them; ends with the outbound side.
+async fn follow_changes(outbound: std::sync::Weak<Outbound>) {
+    loop {
+        let Some(store) = outbound.upgrade().map(|o| Arc::clone(&o.api_store)) else {
+            return;
+        };
+        // Bounded, so that the store is let go of soon after its owner is dropped.
+        if tokio::time::timeout(FOLLOW_RECHECK, store.changed())
+            .await
+            .is_err()
+        {
+            continue;
+        }
+        let Some(outbound) = outbound.upgrade() else {
+            return;
+        };
+        if let Err(e) = outbound.reload_api().await {
+            tracing::warn!(error = %e, "outbound: subscriptions changed by another replica could not be loaded yet");
         }
     }
 }

@@ -1,12 +1,17 @@
 //! Subscriptions as the outbound side uses them: from the config file and from the admin
-//! API, with their secrets fetched, scheme built and rate limiter made; and the small file
-//! that keeps the API-made ones across restarts.
+//! API, with their secrets fetched, scheme built and rate limiter made; and where the
+//! API-made ones are kept ([`SubscriptionStore`]).
 //!
-//! The file sits next to the queue's directory (`<queue.path>.subscriptions`): the JSON
-//! each subscription was posted with, sealed like queued messages (encrypted at rest when
-//! `queue.encryption_keys` is set — posted secrets may be inline). It is replaced
-//! atomically (write, fsync, rename, fsync the directory), so a crash leaves the old list
-//! or the new one.
+//! - [`ApiFile`] (the default): a file next to the queue's directory
+//!   (`<queue.path>.subscriptions`): the JSON each subscription was posted with, sealed
+//!   like queued messages (encrypted at rest when `queue.encryption_keys` is set — posted
+//!   secrets may be inline). It is replaced atomically (write, fsync, rename, fsync the
+//!   directory), so a crash leaves the old list or the new one.
+//! - [`RedisSubscriptions`] (`[state] backend = "redis"`): one sealed record per
+//!   subscription in Redis, shared by every replica, which reloads its subscriptions
+//!   within a second of another's change. Sealed as the file is; and since Redis is
+//!   another machine, a subscription with an inline secret value is refused there unless
+//!   `queue.encryption_keys` encrypts it ([`SubscriptionStore::needs_encryption`]).
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -223,6 +228,36 @@ pub(crate) fn specs(config: &Config, api: &[serde_json::Value]) -> Vec<(Subscrip
     out
 }
 
+/// Where the API-made subscriptions are kept: the JSON each was posted with, by id.
+#[async_trait::async_trait]
+pub(crate) trait SubscriptionStore: Send + Sync {
+    /// Every stored subscription's JSON (none before the first).
+    async fn load(&self) -> Result<Vec<serde_json::Value>, String>;
+    /// Creates or replaces the subscription `id`, durably.
+    async fn put(&self, id: &str, raw: &serde_json::Value) -> Result<(), String>;
+    /// Removes the subscription `id`; whether there was one.
+    async fn delete(&self, id: &str) -> Result<bool, String>;
+    /// Whether an inline secret value must be encrypted before it is stored (the store is
+    /// on another machine).
+    fn needs_encryption(&self) -> bool {
+        false
+    }
+    /// Resolves when another replica may have changed the set; a store of this process
+    /// alone never does.
+    async fn changed(&self) {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Whether `spec` carries a secret value inline (rather than a reference to a source).
+pub(crate) fn has_inline_secret(spec: &Subscription) -> bool {
+    let auth = spec
+        .auth
+        .iter()
+        .flat_map(|a| std::iter::once(&a.primary).chain(a.next.as_ref()));
+    spec.secrets.iter().chain(auth).any(|s| s.value.is_some())
+}
+
 /// The API-made subscriptions' file.
 pub(crate) struct ApiFile {
     path: PathBuf,
@@ -274,5 +309,184 @@ impl ApiFile {
             Ok(())
         };
         write().map_err(|e| format!("{}: {e}", self.path.display()))
+    }
+}
+
+#[async_trait::async_trait]
+impl SubscriptionStore for ApiFile {
+    async fn load(&self) -> Result<Vec<serde_json::Value>, String> {
+        ApiFile::load(self)
+    }
+
+    async fn put(&self, id: &str, raw: &serde_json::Value) -> Result<(), String> {
+        let mut all = ApiFile::load(self)?;
+        match all.iter_mut().find(|v| v["id"] == id) {
+            Some(slot) => *slot = raw.clone(),
+            None => all.push(raw.clone()),
+        }
+        self.save(&all)
+    }
+
+    async fn delete(&self, id: &str) -> Result<bool, String> {
+        let mut all = ApiFile::load(self)?;
+        let before = all.len();
+        all.retain(|v| v["id"] != id);
+        if all.len() == before {
+            return Ok(false);
+        }
+        self.save(&all).map(|()| true)
+    }
+}
+
+/// The API-made subscriptions in Redis: one record per subscription, its posted JSON
+/// sealed (as the file seals its list).
+pub(crate) struct RedisSubscriptions {
+    records: Arc<hookguard_redis::RedisRecords>,
+    sealer: Sealer,
+}
+
+impl RedisSubscriptions {
+    pub(crate) fn new(records: Arc<hookguard_redis::RedisRecords>, sealer: Sealer) -> Self {
+        Self { records, sealer }
+    }
+
+    fn failed(&self, doing: &str, e: hookguard_redis::RedisError) -> String {
+        format!(
+            "{doing} in redis at {}: {e}; the subscriptions already loaded keep delivering, changes wait until redis answers",
+            self.records.url()
+        )
+    }
+}
+
+#[async_trait::async_trait]
+impl SubscriptionStore for RedisSubscriptions {
+    async fn load(&self) -> Result<Vec<serde_json::Value>, String> {
+        let all = self
+            .records
+            .all()
+            .await
+            .map_err(|e| self.failed("reading the subscriptions", e))?;
+        all.iter()
+            .map(|(id, sealed)| {
+                let request = self
+                    .sealer
+                    .open(sealed)
+                    .map_err(|e| format!("subscription {id} stored in redis: {e}"))?;
+                serde_json::from_slice(&request.body)
+                    .map_err(|e| format!("subscription {id} stored in redis: {e}"))
+            })
+            .collect()
+    }
+
+    async fn put(&self, id: &str, raw: &serde_json::Value) -> Result<(), String> {
+        let body = serde_json::to_vec(raw).map_err(|e| e.to_string())?;
+        let sealed = self.sealer.seal(&Request {
+            method: "PUT".into(),
+            target: "subscription".into(),
+            headers: Vec::new(),
+            body: body.into(),
+        });
+        self.records
+            .put(id, &sealed)
+            .await
+            .map_err(|e| self.failed("writing a subscription", e))
+    }
+
+    async fn delete(&self, id: &str) -> Result<bool, String> {
+        self.records
+            .delete(id)
+            .await
+            .map_err(|e| self.failed("removing a subscription", e))
+    }
+
+    fn needs_encryption(&self) -> bool {
+        true
+    }
+
+    async fn changed(&self) {
+        self.records.changed().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hookguard_delivery::EncryptionKey;
+    use serde_json::json;
+
+    const INLINE: &str = "whsec_inline-secret-7d1f";
+
+    fn sub(id: &str, enabled: bool) -> serde_json::Value {
+        json!({ "id": id, "url": "https://example.com/h", "events": ["a.*"], "enabled": enabled,
+                "secrets": [{ "id": "v1", "value": INLINE }] })
+    }
+
+    fn ids(all: &[serde_json::Value]) -> Vec<(String, bool)> {
+        let mut ids: Vec<(String, bool)> = all
+            .iter()
+            .map(|v| (v["id"].as_str().unwrap().to_owned(), v["enabled"] == true))
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// The same checks for every backend.
+    async fn conformance(store: &dyn SubscriptionStore) {
+        assert!(store.load().await.unwrap().is_empty());
+        store.put("b", &sub("b", true)).await.unwrap();
+        store.put("a", &sub("a", true)).await.unwrap();
+        store.put("b", &sub("b", false)).await.unwrap();
+        assert_eq!(
+            ids(&store.load().await.unwrap()),
+            [("a".into(), true), ("b".into(), false)],
+            "by id, last write wins"
+        );
+        assert_eq!(
+            store.load().await.unwrap().iter().find(|v| v["id"] == "a"),
+            Some(&sub("a", true)),
+            "the posted JSON comes back as it was"
+        );
+        assert!(store.delete("a").await.unwrap());
+        assert!(!store.delete("a").await.unwrap());
+        assert_eq!(ids(&store.load().await.unwrap()), [("b".into(), false)]);
+    }
+
+    fn sealer() -> Sealer {
+        Sealer::new(vec![("k1".into(), EncryptionKey::from_bytes([7; 32]))]).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_file_conforms() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = ApiFile::new(&dir.path().join("queue"), sealer());
+        assert!(!file.needs_encryption());
+        conformance(&file).await;
+    }
+
+    #[tokio::test]
+    async fn redis_conforms_and_keeps_no_inline_secret_in_plain() {
+        let server = hookguard_tests::RedisServer::start();
+        let settings = hookguard_redis::RedisSettings::new(server.url());
+        let redis = hookguard_redis::Redis::connect_lazy(settings).unwrap();
+        let records = Arc::new(hookguard_redis::RedisRecords::new(redis, "subscriptions"));
+        let store = RedisSubscriptions::new(records, sealer());
+        assert!(store.needs_encryption());
+        conformance(&store).await;
+        let raw = server.command("HGETALL {hookguard:records:subscriptions}");
+        assert!(raw.contains('b'), "the record is there: {raw}");
+        assert!(!raw.contains(INLINE), "sealed, not plain: {raw}");
+    }
+
+    #[test]
+    fn inline_secret_values_are_found_in_secrets_and_auth() {
+        let parse = |v: serde_json::Value| serde_json::from_value::<Subscription>(v).unwrap();
+        assert!(has_inline_secret(&parse(sub("a", true))));
+        let by_env = json!({ "id": "e", "url": "https://example.com/h", "events": ["a"],
+            "secrets": [{ "id": "v1", "env": "SECRET" }] });
+        assert!(!has_inline_secret(&parse(by_env.clone())));
+        let mut with_auth = by_env;
+        with_auth["auth"] = json!({ "kind": "bearer", "primary": { "id": "p", "env": "T" },
+            "next": { "id": "n", "value": "token-2" } });
+        assert!(has_inline_secret(&parse(with_auth)));
     }
 }

@@ -1,14 +1,20 @@
 //! What the admin API makes and records, shared with the request path: webhook keys
 //! (config and API-made, merged; their per-key counters), the event log, per-route
-//! statistics, and the audit log — kept in a [`KeyStore`] (embedded by default).
+//! statistics, and the audit log — kept in a [`KeyStore`] (embedded by default; Redis with
+//! `[state] backend = "redis"`).
 //!
 //! The sidecar feeds it with one call per request ([`record`], from the access log),
-//! and reads the key table in the route lookup (`Snapshot::lookup`).
+//! and reads the key table in the route lookup (`Snapshot::lookup`). The request path never
+//! waits on the store: it reads the table in memory. With a shared store, a task rebuilds
+//! the table whenever another replica changed a key ([`KeyStore::changed`]); while the
+//! store does not answer, the table last loaded keeps serving (a key that was valid stays
+//! valid) and the API's changes answer 503.
 
 mod embedded;
 pub(crate) mod events;
 pub(crate) mod keys;
 pub(crate) mod route_stats;
+mod shared;
 pub(crate) mod store;
 
 use std::collections::HashMap;
@@ -39,6 +45,11 @@ pub(crate) struct OperatorState {
     pub(crate) store: Arc<dyn KeyStore>,
     /// Config and API keys merged; swapped whole on every change.
     pub(crate) keys: ArcSwap<KeyTable>,
+    /// The records the store gave last (the table is rebuilt from them when a new
+    /// configuration comes while the store does not answer).
+    stored: ArcSwap<Vec<KeyRecord>>,
+    /// Loads one at a time, so an older read never replaces a newer table.
+    loading: tokio::sync::Mutex<()>,
     /// Per key id, since the process started.
     key_counters: Mutex<HashMap<String, Arc<KeyCounters>>>,
     pub(crate) events: EventLog,
@@ -60,31 +71,53 @@ impl std::fmt::Debug for OperatorState {
 }
 
 impl OperatorState {
-    /// Opens the embedded store at `admin.path` (relative to `base_dir`).
-    pub(crate) async fn open(config: &Config, base_dir: &Path) -> Result<Arc<Self>, String> {
+    /// Opens the embedded store at `admin.path` (relative to `base_dir`): the event log,
+    /// and the keys unless `redis` is given (`[state] backend = "redis"`), where they are
+    /// kept instead.
+    pub(crate) async fn open(
+        config: &Config,
+        base_dir: &Path,
+        redis: Option<&hookguard_redis::Redis>,
+    ) -> Result<Arc<Self>, String> {
         let sealer = crate::queue::sealer(config, base_dir).await?;
         let path = base_dir.join(&config.admin.path);
-        let store = EmbeddedStore::open(&path).map_err(|e| format!("admin.path: {e}"))?;
+        let embedded = EmbeddedStore::open(&path).map_err(|e| format!("admin.path: {e}"))?;
         let settings = &config.admin.events;
         let events = EventLog::persistent(
-            store.clone(),
+            embedded.clone(),
             settings.max_events,
             settings.max_age.get().as_millis() as u64,
         )?;
-        let state = Self::with_store(Arc::new(store), events, config).await?;
+        let store: Arc<dyn KeyStore> = match redis {
+            Some(redis) => Arc::new(shared::RedisKeyStore::new(crate::shared_state::records(
+                redis, config, base_dir, "keys",
+            )?)),
+            None => Arc::new(embedded),
+        };
+        let state = Self::with_store(store, events, config).await?;
         state.sealer.store(Arc::new(sealer));
         Ok(state)
     }
 
-    /// The state over any key store.
+    /// The state over any key store. A shared store that does not answer yet leaves the
+    /// config file's keys alone in the table until it does.
     pub(crate) async fn with_store(
         store: Arc<dyn KeyStore>,
         events: EventLog,
         config: &Config,
     ) -> Result<Arc<Self>, String> {
-        let records = store.keys().await.map_err(|e| e.to_string())?;
-        Ok(Arc::new(Self {
+        let records = match store.keys().await {
+            Ok(records) => records,
+            Err(e) if store.shared() => {
+                tracing::error!(error = %e, "the API-made keys cannot be loaded yet: serving the config file's keys until the store answers");
+                Vec::new()
+            }
+            Err(e) => return Err(e.to_string()),
+        };
+        let state = Arc::new(Self {
             keys: ArcSwap::from_pointee(KeyTable::build(config, &records)),
+            stored: ArcSwap::from_pointee(records),
+            loading: tokio::sync::Mutex::new(()),
             store,
             key_counters: Mutex::default(),
             events,
@@ -93,7 +126,11 @@ impl OperatorState {
             changes: tokio::sync::Mutex::new(()),
             key_limiters: Mutex::default(),
             sealer: ArcSwap::from_pointee(hookguard_delivery::Sealer::plain()),
-        }))
+        });
+        if state.store.shared() {
+            tokio::spawn(follow_changes(Arc::downgrade(&state)));
+        }
+        Ok(state)
     }
 
     /// A new configuration: its keys are merged again, its limits applied.
@@ -104,14 +141,29 @@ impl OperatorState {
             settings.max_age.get().as_millis() as u64,
         );
         self.config.store(Arc::new(config.clone()));
-        self.reload_keys().await.map_err(|e| e.to_string())
+        match self.reload_keys().await {
+            Ok(()) => Ok(()),
+            Err(e) if self.store.shared() => {
+                // The new file's keys apply now; the API's as last loaded.
+                tracing::warn!(error = %e, "the key store does not answer: the new configuration's keys merged with the API keys last loaded");
+                self.keys.store(Arc::new(KeyTable::build(
+                    &self.config.load(),
+                    &self.stored.load(),
+                )));
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        }
     }
 
-    /// Rebuilds the key table from the store (after a change through the API).
+    /// Rebuilds the key table from the store (after a change through the API, or by
+    /// another replica).
     pub(crate) async fn reload_keys(&self) -> Result<(), StoreError> {
+        let _one_at_a_time = self.loading.lock().await;
         let records = self.store.keys().await?;
         self.keys
             .store(Arc::new(KeyTable::build(&self.config.load(), &records)));
+        self.stored.store(Arc::new(records));
         Ok(())
     }
 
@@ -243,6 +295,33 @@ impl OperatorState {
     }
 }
 
+/// How often a follower checks that its owner still exists while nothing changes.
+const FOLLOW_RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Rebuilds the key table whenever the shared store says another replica changed it; ends
+/// with the state. A failed load keeps the table and is tried again at the next signal
+/// (the store signals again when it answers after it did not).
+async fn follow_changes(state: std::sync::Weak<OperatorState>) {
+    loop {
+        let Some(store) = state.upgrade().map(|s| Arc::clone(&s.store)) else {
+            return;
+        };
+        // Bounded, so that the store is let go of soon after its owner is dropped.
+        if tokio::time::timeout(FOLLOW_RECHECK, store.changed())
+            .await
+            .is_err()
+        {
+            continue;
+        }
+        let Some(state) = state.upgrade() else {
+            return;
+        };
+        if let Err(e) = state.reload_keys().await {
+            tracing::warn!(error = %e, "keys changed by another replica could not be loaded yet");
+        }
+    }
+}
+
 /// Records one request: called once per request by the sidecar's access log with the
 /// request head, the body read (empty when none was) and the fields of the log line it
 /// wrote (so the event log and the access log cannot disagree).
@@ -254,5 +333,86 @@ pub(crate) fn record(
 ) {
     if let Some(state) = &snapshot.state {
         state.observe(snapshot, head, body, event);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use hookguard_redis::{Redis, RedisRecords, RedisSettings};
+
+    use super::keys::generate_key;
+    use super::*;
+
+    const FILE_KEY: &str = "wh_0123456789abcdefghijABCDEFGHIJkl";
+
+    fn key_route() -> Config {
+        let toml = format!(
+            r#"
+upstream.address = "127.0.0.1:3000"
+[[routes]]
+id = "hooks"
+match = {{ key_prefix = "/hooks/", keys = [{{ key = "{FILE_KEY}" }}] }}
+scheme = "github"
+secrets = [{{ id = "primary", value = "s" }}]
+"#
+        );
+        Config::from_text(
+            &toml,
+            hookguard_config::Format::Toml,
+            "h.toml".as_ref(),
+            &HashMap::new(),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn redis_down_at_start_serves_the_file_keys_and_loads_the_api_keys_when_it_returns() {
+        let mut server = hookguard_tests::RedisServer::builder().persistent().start();
+        let settings = RedisSettings::new(server.url())
+            .connect_timeout(Duration::from_millis(200))
+            .command_timeout(Duration::from_millis(300));
+        let records = Arc::new(RedisRecords::new(
+            Redis::connect_lazy(settings.clone()).unwrap(),
+            "keys",
+        ));
+        let store = shared::RedisKeyStore::new(Arc::clone(&records));
+        let api_key = generate_key();
+        let record = KeyRecord {
+            id: "k_1".into(),
+            route: "hooks".into(),
+            key: api_key.clone(),
+            origin: Origin::Api,
+            enabled: true,
+            created_ms: 1,
+            changed_ms: 1,
+            changed_by: None,
+            retired: None,
+            rate_limit: None,
+        };
+        store.put_key(&record).await.unwrap();
+        server.kill9();
+
+        records.watch(settings, Duration::from_millis(200));
+        let state = OperatorState::with_store(
+            Arc::new(store),
+            EventLog::in_memory(10, 60_000),
+            &key_route(),
+        )
+        .await
+        .expect("a shared store that is down does not stop the start");
+        assert!(state.keys.load().resolve(FILE_KEY, 0).is_some());
+        assert!(state.keys.load().resolve(&api_key, 0).is_none());
+
+        server.restart();
+        let back = Instant::now();
+        while state.keys.load().resolve(&api_key, 0).is_none() {
+            assert!(
+                back.elapsed() < Duration::from_secs(5),
+                "the API key never came with redis"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }

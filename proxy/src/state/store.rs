@@ -2,9 +2,12 @@
 //! set on the config file's keys) and the audit log.
 //!
 //! [`KeyStore`] is the seam for a shared backend: the embedded store ([`EmbeddedStore`],
-//! fjall) is the default; a Redis backend implements the same trait so that every replica
-//! sees the same keys. [`MemoryStore`] serves tests. The event log is per replica (each
-//! replica logs the requests it served) and lives in the embedded store only.
+//! fjall) is the default; with `[state] backend = "redis"` the Redis store
+//! ([`RedisKeyStore`](super::shared::RedisKeyStore)) implements the same trait so that every
+//! replica sees the same keys, and says when another replica changed them
+//! ([`KeyStore::changed`]). [`MemoryStore`] serves tests. One conformance function below
+//! runs against each. The event log is per replica (each replica logs the requests it
+//! served) and lives in the embedded store only.
 
 #[cfg(test)]
 use std::collections::BTreeMap;
@@ -33,8 +36,8 @@ pub(crate) struct AuditEntry {
     pub(crate) detail: serde_json::Value,
 }
 
-/// API-made keys, key states and the audit log. Implemented by the embedded store and the
-/// in-memory one; a Redis backend implements it too.
+/// API-made keys, key states and the audit log. Implemented by the embedded store, the
+/// in-memory one and the Redis one.
 #[async_trait]
 pub(crate) trait KeyStore: Send + Sync {
     /// Every key record, in id order.
@@ -47,6 +50,15 @@ pub(crate) trait KeyStore: Send + Sync {
     async fn append_audit(&self, entry: &AuditEntry, keep: usize) -> Result<(), StoreError>;
     /// The newest `limit` audit entries, newest first.
     async fn audit(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+    /// Whether other replicas share the store (and may change it behind this one's back).
+    fn shared(&self) -> bool {
+        false
+    }
+    /// Resolves when another replica may have changed the keys. A store of this process
+    /// alone never does.
+    async fn changed(&self) {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// Everything in memory: the reference the embedded store is checked against.
@@ -155,6 +167,24 @@ mod tests {
     #[tokio::test]
     async fn memory_store_conforms() {
         conformance(&MemoryStore::default()).await;
+    }
+
+    #[tokio::test]
+    async fn redis_store_conforms_and_keeps_keys_across_a_reconnect() {
+        let server = hookguard_tests::RedisServer::start();
+        let open = || {
+            let settings = hookguard_redis::RedisSettings::new(server.url());
+            let redis = hookguard_redis::Redis::connect_lazy(settings).unwrap();
+            let records = hookguard_redis::RedisRecords::new(redis, "keys");
+            super::super::shared::RedisKeyStore::new(std::sync::Arc::new(records))
+        };
+        let store = open();
+        assert!(store.shared());
+        conformance(&store).await;
+        drop(store);
+        let reopened = open();
+        assert_eq!(reopened.keys().await.unwrap().len(), 1);
+        assert_eq!(reopened.audit(10).await.unwrap().len(), 3);
     }
 
     #[tokio::test]

@@ -11,16 +11,21 @@ use serde_json::{json, Value};
 
 use super::{config, github_route, sidecar, SECRET};
 
-const TOKEN: &str = "admin-token-3a9d27be";
+pub(super) const TOKEN: &str = "admin-token-3a9d27be";
 
 /// A key written in the config file.
-const CONFIG_KEY: &str = "wh_ConfigKey0123456789abcdefghijklm";
+pub(super) const CONFIG_KEY: &str = "wh_ConfigKey0123456789abcdefghijklm";
 
 /// A key route `hooks` (one config key) and a plain GitHub route, with an admin token.
 fn keyed(app: &Upstream) -> String {
+    keyed_with(app, "")
+}
+
+/// [`keyed`] with more top-level settings (`top`, e.g. a `[state]` table).
+pub(super) fn keyed_with(app: &Upstream, top: &str) -> String {
     config(
         app,
-        &format!("[admin]\ntokens = [{{ id = \"ops\", value = \"{TOKEN}\" }}]\n"),
+        &format!("{top}\n[admin]\ntokens = [{{ id = \"ops\", value = \"{TOKEN}\" }}]\n"),
         &format!(
             r#"
 [[routes]]
@@ -57,12 +62,18 @@ async fn call(
     (answer.status, parsed)
 }
 
-async fn api(proxy: &Sidecar, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+/// An admin API call with [`TOKEN`].
+pub(super) async fn api(
+    proxy: &Sidecar,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> (u16, Value) {
     call(proxy, method, path, Some(TOKEN), body).await
 }
 
 /// A signed GitHub delivery to `path`; its status.
-async fn deliver(proxy: &Sidecar, path: &str, id: &str) -> u16 {
+pub(super) async fn deliver(proxy: &Sidecar, path: &str, id: &str) -> u16 {
     send(Signer::new("github", SECRET).post(&proxy.url(path), b"{\"zen\":1}", id))
         .await
         .status

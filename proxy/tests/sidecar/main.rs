@@ -15,6 +15,7 @@ mod reload;
 mod rotation;
 mod rules;
 mod secrets;
+mod shared_keys;
 
 use std::time::Duration;
 
