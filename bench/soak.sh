@@ -12,7 +12,11 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 PEERS=${PEERS:-$ROOT/../shared/bench-peers}
 [ -f "$PEERS/gen_body.py" ] || { echo "bench-peers not found at $PEERS (set PEERS=)" >&2; exit 2; }
-SECONDS_SOAK=${SECONDS_SOAK:-60}; SHARE=${SHARE:-0.8}; PIN=${PIN:-1}; WARMUP=10
+SECONDS_SOAK=${SECONDS_SOAK:-60}; SHARE=${SHARE:-0.8}; PIN=${PIN:-1}
+# Warm-up: long enough for the valid route's replay records (fresh ids, kept for the route's
+# window, up to the per-route bound) to reach that bound — until then the table grows by
+# design. Computed below from the measured rate unless WARMUP is given.
+REPLAY_BOUND=100000
 command -v wrk >/dev/null || { sudo=$([ "$(id -u)" = 0 ] || echo sudo); $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk curl util-linux; }
 pin_sidecar=""; pin_load=""
 [ "$PIN" = 1 ] && { pin_sidecar="taskset -c 1"; pin_load="taskset -c 0"; }
@@ -73,16 +77,20 @@ echo "maximum (valid only, 32 connections): $max_line"
 # that it sends at that pace (the answer time at the maximum is taken off the pause).
 target=$(awk -v m="$max" -v s="$SHARE" 'BEGIN { printf "%d", m * s }')
 service_ms=$(awk -v m="$max" 'BEGIN { printf "%.3f", 32 * 1000 / m }')
-echo "target: $target req/s ($SHARE of the maximum) for ${SECONDS_SOAK}s; answer time at the maximum ${service_ms} ms"
+if [ -z "${WARMUP:-}" ]; then
+  WARMUP=$(awk -v t="$target" -v b="$REPLAY_BOUND" 'BEGIN { w = b / (t * 0.75) + 5; printf "%d", (int(w / 5) + 1) * 5 }')
+fi
+RUN_SECONDS=$(( WARMUP + SECONDS_SOAK ))
+echo "target: $target req/s ($SHARE of the maximum) for ${WARMUP}s of warm-up + ${SECONDS_SOAK}s; answer time at the maximum ${service_ms} ms"
 kinds="valid:0.75:24 forged:0.10:4 oversized:0.10:4 limited:0.05:2"
 for spec in $kinds; do
   IFS=: read -r kind part conns <<<"$spec"
   delay=$(awk -v t="$target" -v p="$part" -v c="$conns" -v s="$service_ms" 'BEGIN { d = c * 1000 / (t * p) - s; if (d < 0) d = 0; printf "%d", d + 0.5 }')
-  KIND=$kind DELAY_MS=$delay $pin_load wrk -t1 -c"$conns" -d"${SECONDS_SOAK}s" --latency -s "$HERE/soak.lua" "http://$LISTEN/" >"$RUN/$kind.out" 2>&1 &
+  KIND=$kind DELAY_MS=$delay $pin_load wrk -t1 -c"$conns" -d"${RUN_SECONDS}s" --latency -s "$HERE/soak.lua" "http://$LISTEN/" >"$RUN/$kind.out" 2>&1 &
   pids+=($!)
 done
 samples=()
-for t in $(seq 5 5 "$SECONDS_SOAK"); do
+for t in $(seq 5 5 "$RUN_SECONDS"); do
   sleep 5
   samples+=("$t:$(rss)")
 done
@@ -96,7 +104,7 @@ for spec in $kinds; do
   total=$(( total + $(sed 's/.*requests=\([0-9]*\).*/\1/' <<<"$line") ))
   unexpected=$(( unexpected + $(sed 's/.*unexpected=\([0-9]*\).*/\1/' <<<"$line") ))
 done
-echo "all kinds: $total requests in ${SECONDS_SOAK}s ($(( total / SECONDS_SOAK )) req/s, $(awk -v a="$total" -v s="$SECONDS_SOAK" -v m="$max" 'BEGIN { printf "%.0f", 100 * a / s / m }') % of the maximum), unexpected statuses: $unexpected"
+echo "all kinds: $total requests in ${RUN_SECONDS}s ($(( total / RUN_SECONDS )) req/s, $(awk -v a="$total" -v s="$RUN_SECONDS" -v m="$max" 'BEGIN { printf "%.0f", 100 * a / s / m }') % of the maximum), unexpected statuses: $unexpected"
 echo "RSS (s:kB): ${samples[*]}"
 warm=$(tr ' ' '\n' <<<"${samples[*]}" | awk -F: -v w=$WARMUP '$1 == w {print $2}')
 last=${samples[-1]#*:}

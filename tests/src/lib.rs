@@ -47,7 +47,7 @@ pub use fantoccini;
 pub use mosquitto::{Mosquitto, Subscriber};
 pub use redis::{RedisServer, RedisServerBuilder};
 pub use secret_stores::{FaultControl, InfisicalServer, VaultServer};
-pub use sidecar::{sidecar, Sidecar, SidecarBuilder};
+pub use sidecar::{free_port, sidecar, Sidecar, SidecarBuilder};
 pub use signing::Signer;
 pub use smtp::{Mail, SmtpServer};
 pub use upstream::{upstream, Recorded, Upstream, UpstreamBuilder};

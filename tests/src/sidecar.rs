@@ -356,10 +356,23 @@ fn collect_lines(
 }
 
 /// A port that was free a moment ago (bind 127.0.0.1:0, read it, drop the socket).
-pub(crate) fn free_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port on 127.0.0.1")
+/// A free port on 127.0.0.1 that no other caller in this test process has been given:
+/// the OS may hand out the same ephemeral port twice once the probing listener is closed,
+/// and two listeners of one config on one port fail the config check (seen in CI).
+pub fn free_port() -> SocketAddr {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    // Bounded: the ephemeral range has thousands of ports, so a fresh one comes quickly.
+    for _ in 0..1000 {
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port on 127.0.0.1");
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        if !given.contains(&addr.port()) {
+            given.push(addr.port());
+            return addr;
+        }
+    }
+    panic!("no port on 127.0.0.1 that was not given out already");
 }
 
 /// The values of `value = "…"` and `key = "…"` in a config text (valid or not): the inline

@@ -117,10 +117,7 @@ impl Endpoint {
 }
 
 fn free_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+    hookguard_tests::free_port()
 }
 
 /// The outbound side of a test: the sidecar and the address the app posts to.

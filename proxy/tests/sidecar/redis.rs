@@ -216,10 +216,7 @@ async fn redis_killed_under_traffic_fails_as_configured_and_recovers_within_5s()
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
+    hookguard_tests::free_port().port()
 }
 
 #[tokio::test]

@@ -124,12 +124,7 @@ async fn a_wrong_vault_token_stops_the_start_with_a_clear_error() {
     let app = upstream().record().start().await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("hookguard.toml");
-    let free = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-    };
+    let free = hookguard_tests::free_port;
     let text = config(
         &app,
         &format!("listen = \"{}\"\nadmin_listen = \"{}\"", free(), free()),

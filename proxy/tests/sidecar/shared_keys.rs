@@ -235,10 +235,7 @@ async fn outbound_replica(
     app: &Upstream,
     queue_extra: &str,
 ) -> (Sidecar, std::net::SocketAddr) {
-    let listen = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let listen = hookguard_tests::free_port();
     let top = format!(
         r#"[state]
 backend = "redis"
