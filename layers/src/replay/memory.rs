@@ -51,6 +51,9 @@ fn live(record: &Record, now: i64) -> Option<Reservation> {
 /// small enough that no one request pays for a whole backlog.
 const EXPIRED_PER_INSERT: usize = 8;
 
+/// Stale queue entries tolerated beyond twice the records held before a full compaction.
+const COMPACT_SLACK: usize = 64;
+
 /// A shard's bounds.
 #[derive(Debug, Clone, Copy)]
 struct Bounds {
@@ -112,6 +115,10 @@ impl Shard {
                 route.live -= 1;
             }
         }
+        // The route's evictions leave stale entries in the shard's queue: drop them, so
+        // the queue follows the records actually held rather than the whole capacity (a
+        // flood on one route grew it to twice the capacity: ~90 B per request until then).
+        self.compact();
         while self.records.len() > bounds.records || self.order.len() > 2 * bounds.records {
             let Some((oldest, generation)) = self.order.pop_front() else {
                 break;
@@ -147,6 +154,29 @@ impl Shard {
                 self.remove(&oldest);
                 expired += 1;
             }
+        }
+    }
+
+    /// Whether a queue entry still names the record held for its key.
+    fn is_current(&self, (key, generation): &(ReplayKey, u64)) -> bool {
+        self.records
+            .get(key)
+            .is_some_and(|r| r.generation == *generation)
+    }
+
+    /// Drops stale entries from the shard's queue: those at the front at once, the rest
+    /// in one pass when they outnumber the records held (amortised O(1) per insertion).
+    fn compact(&mut self) {
+        while self.order.front().is_some_and(|e| !self.is_current(e)) {
+            self.order.pop_front();
+        }
+        if self.order.len() > 2 * self.records.len() + COMPACT_SLACK {
+            let records = &self.records;
+            self.order.retain(|(key, generation)| {
+                records
+                    .get(key)
+                    .is_some_and(|r| r.generation == *generation)
+            });
         }
     }
 
@@ -487,6 +517,19 @@ mod tests {
         );
         // About the route's bound (it is split over the shards, rounded up) plus billing.
         assert!(store.len() <= 1010, "kept {} records", store.len());
+        // The eviction queues follow the records held, not the whole capacity (4,000):
+        // entries left by the route's evictions do not pile up (memory grew per request).
+        let queued: usize = store
+            .shards
+            .iter()
+            .map(|s| s.lock().unwrap().order.len())
+            .sum();
+        let bound = 2 * store.len() as usize + COMPACT_SLACK * store.shards.len();
+        assert!(
+            queued <= bound,
+            "{queued} queued entries for {} records",
+            store.len()
+        );
         // The flooded route still refuses its newest replays.
         assert!(matches!(
             store
