@@ -35,7 +35,8 @@ pub mod rate;
 pub mod replay;
 
 pub use connection::{
-    CommandObserver, FailureMode, Feature, Redis, RedisError, RedisHealth, RedisSettings,
+    CommandObserver, Connection, FailureMode, Feature, Redis, RedisError, RedisHealth,
+    RedisSettings, Topology,
 };
 pub use queue::RedisQueueStore;
 pub use rate::RedisRateStore;

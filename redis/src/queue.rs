@@ -415,11 +415,13 @@ impl RedisQueueStore {
         let answer = self
             .redis
             .run(Feature::Queue, |mut c| async move {
+                // A Cluster client sends WAITAOF to every master and answers one reply
+                // per node: the shape differs, only success matters.
                 redis::cmd("WAITAOF")
                     .arg(1)
                     .arg(0)
                     .arg(0)
-                    .query_async::<Vec<i64>>(&mut c)
+                    .query_async::<redis::Value>(&mut c)
                     .await
             })
             .await;
