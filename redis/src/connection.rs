@@ -908,6 +908,253 @@ fn sentinel_link(
     })
 }
 
+/// One node as `hookguard check` found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeReport {
+    /// `server`, `sentinel`, `master`, `replica` or `node`.
+    pub role: String,
+    /// `host:port`.
+    pub address: String,
+    /// How long its answer took, or why there was none (credentials never shown).
+    pub answer: Result<Duration, String>,
+}
+
+/// What [`probe_topology`] found: the topology, each node's answer, and whether the
+/// stores can work through it (a `PING` through the same client they use).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopologyReport {
+    /// `standalone`, `sentinel` or `cluster`.
+    pub topology: &'static str,
+    /// The settings' [`RedisSettings::describe`] (credentials removed).
+    pub description: String,
+    /// With Sentinel: the master's name, and where the sentinels say it is.
+    pub master: Option<(String, Option<String>)>,
+    /// Every node asked.
+    pub nodes: Vec<NodeReport>,
+    /// A `PING` through the stores' client.
+    pub ping: Result<Duration, RedisError>,
+}
+
+impl TopologyReport {
+    /// The nodes that did not answer.
+    pub fn unreachable(&self) -> impl Iterator<Item = &NodeReport> {
+        self.nodes.iter().filter(|n| n.answer.is_err())
+    }
+}
+
+impl fmt::Display for TopologyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.master {
+            Some((name, Some(at))) => {
+                writeln!(f, "state: redis sentinel, master {name:?} at {at}")?
+            }
+            Some((name, None)) => writeln!(
+                f,
+                "state: redis sentinel, master {name:?} (no sentinel named its address)"
+            )?,
+            // `cluster <seeds>` already says what it is.
+            None if self.topology == "cluster" => writeln!(f, "state: redis {}", self.description)?,
+            None => writeln!(f, "state: redis {} at {}", self.topology, self.description)?,
+        }
+        for node in &self.nodes {
+            match &node.answer {
+                Ok(rtt) => writeln!(f, "  {} {}: answers ({rtt:.1?})", node.role, node.address)?,
+                Err(e) => writeln!(f, "  {} {}: UNREACHABLE: {e}", node.role, node.address)?,
+            }
+        }
+        match &self.ping {
+            Ok(rtt) => write!(f, "state: redis answers (PING in {rtt:.1?})"),
+            Err(e) => write!(f, "state: {e}"),
+        }
+    }
+}
+
+/// `hookguard check`'s look at Redis: each sentinel (and the master they name), each
+/// cluster node (the seeds, and the nodes `CLUSTER NODES` lists), or the one server —
+/// which answer and which do not — then a `PING` through the stores' own client.
+pub async fn probe_topology(settings: &RedisSettings) -> Result<TopologyReport, RedisError> {
+    let mut nodes = Vec::new();
+    let mut master = None;
+    match &settings.topology {
+        Topology::Standalone => {}
+        Topology::Sentinel {
+            master_name,
+            sentinels,
+        } => {
+            let mut named = None;
+            for sentinel in sentinels {
+                let url = if sentinel.contains("://") {
+                    sentinel.clone()
+                } else {
+                    format!("redis://{sentinel}/")
+                };
+                let password = settings
+                    .sentinel_password
+                    .as_ref()
+                    .map(|p| p.expose_secret().to_owned());
+                let mut ask = redis::cmd("SENTINEL");
+                ask.arg("GET-MASTER-ADDR-BY-NAME").arg(master_name);
+                let answer = ask_node::<Option<(String, u16)>>(settings, &url, password, ask).await;
+                let answer = match answer {
+                    Ok((rtt, Some((host, port)))) => {
+                        named.get_or_insert(format!("{host}:{port}"));
+                        Ok(rtt)
+                    }
+                    Ok((_, None)) => Err(format!("does not know a master named {master_name:?}")),
+                    Err(e) => Err(e),
+                };
+                nodes.push(NodeReport {
+                    role: "sentinel".into(),
+                    address: node_address(sentinel),
+                    answer,
+                });
+            }
+            if let Some(at) = &named {
+                let url = master_url(settings, at);
+                let answer = ask_node::<String>(settings, &url, None, redis::cmd("PING"))
+                    .await
+                    .map(|(rtt, _)| rtt);
+                nodes.push(NodeReport {
+                    role: "master".into(),
+                    address: at.clone(),
+                    answer,
+                });
+            }
+            master = Some((master_name.clone(), named));
+        }
+        Topology::Cluster { .. } => {
+            let seeds = settings.seeds();
+            let mut listed: Vec<(String, String)> = Vec::new();
+            for seed in &seeds {
+                let answer = ask_node::<String>(
+                    settings,
+                    seed,
+                    None,
+                    redis::cmd("CLUSTER").arg("NODES").clone(),
+                )
+                .await;
+                let answer = answer.map(|(rtt, text)| {
+                    for (address, role) in cluster_nodes(&text) {
+                        if !listed.iter().any(|(a, _)| *a == address) {
+                            listed.push((address, role));
+                        }
+                    }
+                    rtt
+                });
+                nodes.push(NodeReport {
+                    role: "seed".into(),
+                    address: node_address(seed),
+                    answer,
+                });
+            }
+            for (address, role) in listed {
+                let url = master_url(settings, &address);
+                let answer = ask_node::<String>(settings, &url, None, redis::cmd("PING"))
+                    .await
+                    .map(|(rtt, _)| rtt);
+                nodes.push(NodeReport {
+                    role,
+                    address,
+                    answer,
+                });
+            }
+        }
+    }
+    let redis = Redis::connect_lazy(settings.clone())?;
+    let ping = redis.ping().await.map_err(|e| RedisError::Unreachable {
+        url: settings.describe(),
+        detail: e.to_string(),
+    });
+    Ok(TopologyReport {
+        topology: settings.topology.kind(),
+        description: settings.describe(),
+        master,
+        nodes,
+        ping,
+    })
+}
+
+/// `host:port` of a node as written (`host:port` or a URL), credentials removed.
+fn node_address(node: &str) -> String {
+    let rest = node.split_once("://").map_or(node, |(_, r)| r);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    rest.trim_end_matches('/').to_owned()
+}
+
+/// A URL for the data node at `address`, with the credentials URL's scheme, user,
+/// password and database.
+fn master_url(settings: &RedisSettings, address: &str) -> String {
+    let Some(credentials) = settings.credentials_url() else {
+        return format!("redis://{address}/");
+    };
+    let (scheme, rest) = credentials
+        .split_once("://")
+        .unwrap_or(("redis", credentials));
+    let (auth, host_part) = rest.rsplit_once('@').map_or(("", rest), |(a, h)| (a, h));
+    let db = host_part.split_once('/').map_or("", |(_, db)| db);
+    if auth.is_empty() {
+        format!("{scheme}://{address}/{db}")
+    } else {
+        format!("{scheme}://{auth}@{address}/{db}")
+    }
+}
+
+/// `(address, role)` of every node in a `CLUSTER NODES` answer that is not failed.
+fn cluster_nodes(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let _id = fields.next()?;
+            let address = fields.next()?.split('@').next()?.to_owned();
+            let flags = fields.next()?;
+            let role = if flags.contains("master") {
+                "master"
+            } else if flags.contains("slave") {
+                "replica"
+            } else {
+                "node"
+            };
+            (!address.starts_with(':')).then(|| (address, role.to_owned()))
+        })
+        .collect()
+}
+
+/// One command on a connection of its own to the node at `url`, bounded by the
+/// settings' timeouts; the round trip and the answer, or why there was none.
+async fn ask_node<T: redis::FromRedisValue>(
+    settings: &RedisSettings,
+    url: &str,
+    password: Option<String>,
+    command: redis::Cmd,
+) -> Result<(Duration, T), String> {
+    let mut info = url
+        .into_connection_info()
+        .map_err(|e| redact(&e.to_string()))?;
+    if let Some(password) = password {
+        let redis_info = info.redis_settings().clone().set_password(password);
+        info = info.set_redis_settings(redis_info);
+    }
+    let client = redis::Client::open(info).map_err(|e| redact(&e.to_string()))?;
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(settings.connect_timeout))
+        .set_response_timeout(Some(settings.command_timeout));
+    let started = Instant::now();
+    let asked = async {
+        let mut connection = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        command.query_async::<T>(&mut connection).await
+    };
+    match tokio::time::timeout(settings.connect_timeout + settings.command_timeout, asked).await {
+        Ok(Ok(answer)) => Ok((started.elapsed(), answer)),
+        Ok(Err(e)) => Err(redact(&e.to_string())),
+        Err(_) => Err(format!(
+            "no answer within {:?}",
+            settings.connect_timeout + settings.command_timeout
+        )),
+    }
+}
+
 /// Whether `error` says Redis could not be reached (rather than that it refused a
 /// command): the difference between "down" and "a bug".
 fn is_connection_error(error: &RedisError) -> bool {

@@ -227,3 +227,77 @@ async fn the_cluster_client_spreads_buckets_over_the_nodes() {
         );
     }
 }
+
+/// A port nothing listens on (it was free a moment ago).
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a port")
+        .port()
+}
+
+#[tokio::test]
+async fn the_probe_names_the_master_and_the_sentinel_that_does_not_answer() {
+    let setup = RedisSentinel::shared();
+    let dead = format!("127.0.0.1:{}", closed_port());
+    let mut sentinels = setup.sentinel_addrs();
+    sentinels.push(dead.clone());
+    let settings = RedisSettings::sentinel(setup.master_name(), sentinels)
+        .connect_timeout(Duration::from_millis(300))
+        .command_timeout(Duration::from_millis(500));
+    let report = hookguard_redis::probe_topology(&settings)
+        .await
+        .expect("valid settings");
+    let master = setup.master_addr().to_string();
+    assert_eq!(
+        report.master,
+        Some((setup.master_name().to_owned(), Some(master.clone())))
+    );
+    assert!(report.ping.is_ok(), "{report}");
+    let unreachable: Vec<&str> = report.unreachable().map(|n| n.address.as_str()).collect();
+    assert_eq!(unreachable, [dead.as_str()], "{report}");
+    let text = report.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "state: redis sentinel, master \"{}\" at {master}\n",
+            setup.master_name()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("  sentinel {dead}: UNREACHABLE: ")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("  master {master}: answers (")),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn the_probe_lists_the_cluster_nodes_and_the_seed_that_does_not_answer() {
+    let cluster = RedisCluster::shared();
+    let dead = format!("127.0.0.1:{}", closed_port());
+    let mut seeds = cluster.addrs();
+    seeds.push(dead.clone());
+    let settings = RedisSettings::cluster(seeds)
+        .connect_timeout(Duration::from_millis(300))
+        .command_timeout(Duration::from_secs(1));
+    let report = hookguard_redis::probe_topology(&settings)
+        .await
+        .expect("valid settings");
+    assert_eq!(report.topology, "cluster");
+    assert!(report.ping.is_ok(), "{report}");
+    let mut masters: Vec<String> = report
+        .nodes
+        .iter()
+        .filter(|n| n.role == "master" && n.answer.is_ok())
+        .map(|n| n.address.clone())
+        .collect();
+    masters.sort();
+    let mut expected = cluster.addrs();
+    expected.sort();
+    assert_eq!(masters, expected, "{report}");
+    let unreachable: Vec<&str> = report.unreachable().map(|n| n.address.as_str()).collect();
+    assert_eq!(unreachable, [dead.as_str()], "{report}");
+}
