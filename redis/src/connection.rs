@@ -1195,6 +1195,78 @@ mod tests {
         assert_eq!(redact("redis://127.0.0.1:6379/"), "redis://127.0.0.1:6379/");
     }
 
+    #[test]
+    fn cluster_seeds_carry_the_credentials_urls_scheme_and_password_never_shown() {
+        let settings = RedisSettings::cluster(["10.0.0.1:6379", "redis://10.0.0.2:6380/"])
+            .credentials("rediss://app:s3cret@10.0.0.9:6379/0");
+        assert_eq!(
+            settings.seeds(),
+            [
+                "rediss://app:s3cret@10.0.0.9:6379/0",
+                "rediss://app:s3cret@10.0.0.1:6379/",
+                "rediss://app:s3cret@10.0.0.2:6380/",
+            ]
+        );
+        let described = settings.describe();
+        assert_eq!(
+            described,
+            "cluster rediss://***@10.0.0.9:6379/0, rediss://***@10.0.0.1:6379/, rediss://***@10.0.0.2:6380/"
+        );
+        assert!(!format!("{settings:?}").contains("s3cret"));
+        assert_eq!(
+            RedisSettings::cluster(["a:1"]).seeds(),
+            ["redis://a:1/"],
+            "no credentials URL: plain redis://"
+        );
+    }
+
+    #[test]
+    fn sentinel_settings_describe_the_master_name_and_sentinels() {
+        let settings = RedisSettings::sentinel("mymaster", ["10.0.0.5:26379", "10.0.0.6:26379"])
+            .credentials("redis://:pw@ignored/2")
+            .sentinel_password("spw");
+        assert_eq!(
+            settings.describe(),
+            "sentinel master \"mymaster\" via 10.0.0.5:26379, 10.0.0.6:26379"
+        );
+        let debug = format!("{settings:?}");
+        assert!(!debug.contains("pw@") && !debug.contains("spw"), "{debug}");
+        // The master's URL keeps the credentials URL's scheme, password and database.
+        assert_eq!(
+            master_url(&settings, "10.0.0.7:6379"),
+            "redis://:pw@10.0.0.7:6379/2"
+        );
+        assert_eq!(node_address("rediss://u:p@h:1/"), "h:1");
+    }
+
+    #[test]
+    fn cluster_nodes_are_read_from_the_cluster_nodes_answer() {
+        let text = "07c3 127.0.0.1:30004@31004 slave e7d1 0 1 4 connected\n\
+                    67ed 127.0.0.1:30002@31002 master - 0 1 2 connected 5461-10922\n\
+                    e7d1 127.0.0.1:30001@31001 myself,master - 0 0 1 connected 0-5460\n\
+                    9a1b :0@0 master,fail,noaddr - 1 1 3 disconnected\n";
+        assert_eq!(
+            cluster_nodes(text),
+            [
+                ("127.0.0.1:30004".to_owned(), "replica".to_owned()),
+                ("127.0.0.1:30002".to_owned(), "master".to_owned()),
+                ("127.0.0.1:30001".to_owned(), "master".to_owned()),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn sentinel_and_cluster_settings_without_nodes_are_url_errors() {
+        let err = Redis::connect_lazy(RedisSettings::sentinel("m", Vec::<String>::new()))
+            .expect_err("no sentinels");
+        assert!(err.to_string().contains("at least one sentinel"), "{err}");
+        let err = Redis::connect_lazy(RedisSettings::sentinel("", ["a:1"])).expect_err("no name");
+        assert!(err.to_string().contains("the master's name"), "{err}");
+        let err = Redis::connect_lazy(RedisSettings::cluster(Vec::<String>::new()))
+            .expect_err("no nodes");
+        assert!(err.to_string().contains("at least one node"), "{err}");
+    }
+
     #[tokio::test]
     async fn a_url_that_is_not_redis_is_a_clear_error() {
         let err = Redis::connect_lazy(RedisSettings::new("http://user:pw@example.com/"))
