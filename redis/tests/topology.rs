@@ -301,3 +301,41 @@ async fn the_probe_lists_the_cluster_nodes_and_the_seed_that_does_not_answer() {
     let unreachable: Vec<&str> = report.unreachable().map(|n| n.address.as_str()).collect();
     assert_eq!(unreachable, [dead.as_str()], "{report}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cluster_client_comes_back_within_5s_of_the_cluster_being_back() {
+    let mut cluster = RedisCluster::start();
+    cluster.kill9_all();
+    // Started while no node answers (a sidecar starting degraded): nothing to connect to.
+    let redis = Redis::connect_lazy(
+        RedisSettings::cluster(cluster.addrs())
+            .connect_timeout(Duration::from_millis(200))
+            .command_timeout(Duration::from_millis(500)),
+    )
+    .expect("valid settings");
+    assert!(redis.ping().await.is_err());
+    let rate = RedisRateStore::new(redis.clone(), "back", hourly(5), FailureMode::Closed);
+    assert!(rate.check(&LimitKey::Global).await.is_err(), "fails closed");
+
+    for round in ["first connection", "reconnection"] {
+        cluster.restart_all();
+        let back = Instant::now();
+        while rate.check(&LimitKey::Global).await.is_err() {
+            assert!(
+                back.elapsed() < Duration::from_secs(5),
+                "{round}: not back within 5 s of the cluster being ok"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        eprintln!(
+            "{round}: the rate store answered {:?} after the cluster was ok",
+            back.elapsed()
+        );
+        assert!(redis.health().up);
+        cluster.kill9_all();
+        assert!(
+            rate.check(&LimitKey::Global).await.is_err(),
+            "{round}: down again"
+        );
+    }
+}

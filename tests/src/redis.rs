@@ -539,14 +539,34 @@ impl RedisCluster {
             assert!(reply.starts_with("+OK"), "CLUSTER MEET: {reply}");
         }
         let cluster = RedisCluster { nodes };
+        cluster.wait_until_ok();
+        cluster
+    }
+
+    fn wait_until_ok(&self) {
         wait_until("the cluster forms", Duration::from_secs(20), || {
-            cluster.nodes.iter().all(|n| {
+            self.nodes.iter().all(|n| {
                 let info = n.command("CLUSTER INFO");
                 info.contains("cluster_state:ok")
                     && info.contains(&format!("cluster_known_nodes:{CLUSTER_MASTERS}"))
             })
         });
-        cluster
+    }
+
+    /// `kill -9` of every node.
+    pub fn kill9_all(&mut self) {
+        for node in &mut self.nodes {
+            node.kill9();
+        }
+    }
+
+    /// Starts every node again on its ports and directory (each node's `nodes.conf` keeps
+    /// its slots and peers, the data is gone) and waits until the cluster is `ok`.
+    pub fn restart_all(&mut self) {
+        for node in &mut self.nodes {
+            node.restart();
+        }
+        self.wait_until_ok();
     }
 
     /// One cluster for the whole test binary, started on first use; its servers end with
