@@ -52,17 +52,55 @@ pub(crate) fn failure_mode(name: FailureModeName) -> FailureMode {
 
 /// Redis settings from `[state]`, the URL read from its source.
 pub(crate) fn settings(state: &StateSettings, base_dir: &Path) -> Result<RedisSettings, String> {
-    let spec = state
-        .url_spec()
-        .ok_or("state: backend = \"redis\" needs `url`, `url_env` or `url_file`")?;
-    let url = spec
-        .resolve_local(&hookguard_config::SystemEnv, base_dir)
-        .map_err(|e| format!("state: the Redis URL: {e}"))?
-        .ok_or("state: the Redis URL has no local source")?;
-    Ok(RedisSettings::new(url.expose())
+    let url = match state.url_spec() {
+        None => None,
+        Some(spec) => Some(
+            spec.resolve_local(&hookguard_config::SystemEnv, base_dir)
+                .map_err(|e| format!("state: the Redis URL: {e}"))?
+                .ok_or("state: the Redis URL has no local source")?,
+        ),
+    };
+    let settings = match topology_settings(state, base_dir, url.as_ref().map(|u| u.expose()))? {
+        Some(settings) => settings,
+        None => RedisSettings::new(
+            url.ok_or("state: backend = \"redis\" needs `url`, `url_env` or `url_file`")?
+                .expose(),
+        ),
+    };
+    Ok(settings
         .prefix(state.prefix.clone())
         .connect_timeout(state.connect_timeout.get())
         .command_timeout(state.command_timeout.get()))
+}
+
+/// With `[state.sentinel]` or `cluster`: their settings, the URL (if any) giving the data
+/// nodes' credentials and the sentinels' password read from its source. `None` for one
+/// server.
+fn topology_settings(
+    state: &StateSettings,
+    base_dir: &Path,
+    url: Option<&str>,
+) -> Result<Option<RedisSettings>, String> {
+    let mut settings = match (&state.sentinel, &state.cluster) {
+        (Some(sentinel), _) => {
+            let mut settings =
+                RedisSettings::sentinel(sentinel.master_name.clone(), sentinel.nodes.clone());
+            if let Some(spec) = sentinel.password_spec() {
+                let password = spec
+                    .resolve_local(&hookguard_config::SystemEnv, base_dir)
+                    .map_err(|e| format!("state.sentinel: the sentinels' password: {e}"))?
+                    .ok_or("state.sentinel: the sentinels' password has no local source")?;
+                settings = settings.sentinel_password(password.expose());
+            }
+            settings
+        }
+        (None, Some(nodes)) => RedisSettings::cluster(nodes.clone()),
+        (None, None) => return Ok(None),
+    };
+    if let Some(url) = url {
+        settings = settings.credentials(url);
+    }
+    Ok(Some(settings))
 }
 
 /// Opens Redis for `config` (None with `backend = "memory"`). When Redis does not answer,
@@ -74,7 +112,7 @@ pub(crate) async fn open(config: &Config, base_dir: &Path) -> Result<Option<Redi
         return Ok(None);
     }
     let settings = settings(state, base_dir)?;
-    let url = settings.redacted_url();
+    let url = settings.describe();
     let redis = match Redis::connect(settings.clone()).await {
         Ok(redis) => redis,
         Err(e) => {
@@ -128,20 +166,21 @@ async fn health_loop(redis: Redis) {
     }
 }
 
-/// `hookguard check`'s question: does Redis answer? `Ok(None)` without Redis.
-pub(crate) async fn probe(config: &Config, base_dir: &Path) -> Result<Option<Duration>, String> {
+/// `hookguard check`'s question: does Redis answer, through which nodes? `Ok(None)`
+/// without Redis; `Err` with the report (or the reason) when the stores could not work.
+pub(crate) async fn probe(config: &Config, base_dir: &Path) -> Result<Option<String>, String> {
     if config.state.backend == StateBackend::Memory {
         return Ok(None);
     }
     let settings = settings(&config.state, base_dir)?;
-    let redis = Redis::connect(settings)
+    let report = hookguard_redis::probe_topology(&settings)
         .await
         .map_err(|e: RedisError| format!("state: {e}"))?;
-    redis
-        .ping()
-        .await
-        .map(Some)
-        .map_err(|e| format!("state: {e}"))
+    if report.ping.is_ok() {
+        Ok(Some(report.to_string()))
+    } else {
+        Err(report.to_string())
+    }
 }
 
 /// A rate-limit store in this process or in Redis (a route's limiter keeps one kind).

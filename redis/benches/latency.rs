@@ -3,6 +3,8 @@
 //! one round trip plus the script: what a request pays on the sidecar's path.
 //!
 //!   cargo bench -p hookguard-redis --bench latency            # SAMPLES=20000
+//!   TOPOLOGY=sentinel cargo bench -p hookguard-redis --bench latency   # through Sentinel
+//!   TOPOLOGY=cluster cargo bench -p hookguard-redis --bench latency    # on a 3-master Cluster
 //!
 //! Not a criterion bench: criterion reports means and medians, and the tail is the point.
 
@@ -12,7 +14,7 @@ use std::time::{Duration, Instant};
 use hookguard_layers::rate::{LimitKey, RateQuota, RateStore};
 use hookguard_layers::replay::{ReplayKey, ReplayStore, Reservation};
 use hookguard_redis::{FailureMode, Redis, RedisRateStore, RedisReplayStore, RedisSettings};
-use hookguard_tests::RedisServer;
+use hookguard_tests::{RedisCluster, RedisSentinel, RedisServer};
 
 fn percentiles(mut samples: Vec<Duration>) -> String {
     samples.sort();
@@ -33,15 +35,30 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(if full { 20_000 } else { 200 });
-    let server = RedisServer::start();
+    // The servers live until the end; only the settings differ between topologies.
+    let topology = std::env::var("TOPOLOGY").unwrap_or_else(|_| "standalone".into());
+    let (settings, _servers): (RedisSettings, Box<dyn std::any::Any>) = match topology.as_str() {
+        "sentinel" => {
+            let setup = RedisSentinel::start();
+            let settings = RedisSettings::sentinel(setup.master_name(), setup.sentinel_addrs());
+            (settings, Box::new(setup))
+        }
+        "cluster" => {
+            let cluster = RedisCluster::start();
+            (RedisSettings::cluster(cluster.addrs()), Box::new(cluster))
+        }
+        _ => {
+            let server = RedisServer::start();
+            (RedisSettings::new(server.url()), Box::new(server))
+        }
+    };
+    println!("topology: {topology}");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a runtime");
     runtime.block_on(async {
-        let redis = Redis::connect(RedisSettings::new(server.url()))
-            .await
-            .expect("redis answers");
+        let redis = Redis::connect(settings).await.expect("redis answers");
         let quota = RateQuota::per_second(1_000_000).expect("quota");
         let rate = RedisRateStore::new(redis.clone(), "bench", quota, FailureMode::Closed);
         let replay = RedisReplayStore::new(redis, FailureMode::Closed);

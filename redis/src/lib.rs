@@ -5,6 +5,8 @@
 //!   manager: reconnects with backoff) built from [`RedisSettings`] — `redis://` or
 //!   `rediss://`, a key prefix, timeouts — plus health: whether Redis answers, commands'
 //!   latency, and decisions taken without it ("degraded"), logged at most once a minute.
+//!   [`Topology`]: one server, a master found through Sentinel (followed across a
+//!   failover), or a Cluster; [`probe_topology`] says which nodes answer.
 //! - [`RedisRateStore`] ([`rate`]): layers' `RateStore`, GCRA in one Lua script per decision.
 //! - [`RedisReplayStore`] ([`replay`]): layers' `ReplayStore`, two-phase reserve / commit /
 //!   release.
@@ -39,7 +41,8 @@ pub mod records;
 pub mod replay;
 
 pub use connection::{
-    CommandObserver, FailureMode, Feature, Redis, RedisError, RedisHealth, RedisSettings,
+    probe_topology, CommandObserver, Connection, FailureMode, Feature, NodeReport, Redis,
+    RedisError, RedisHealth, RedisSettings, Topology, TopologyReport,
 };
 pub use queue::RedisQueueStore;
 pub use rate::RedisRateStore;

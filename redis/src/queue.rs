@@ -408,6 +408,42 @@ impl RedisQueueStore {
         )))
     }
 
+    /// Whether `fsync` durability waits for `WAITAOF`: true until the server answers that
+    /// it has no such command (Redis before 7.2, Valkey before 8), or has AOF off.
+    pub fn waits_for_aof(&self) -> bool {
+        self.durability == Durability::Fsync && self.waitaof.load(Ordering::Relaxed)
+    }
+
+    /// Without `WAITAOF`, the server's `appendfsync` is the guarantee: logged once, a
+    /// warning unless it is `always` (`CONFIG GET` may be renamed away on a managed Redis:
+    /// then it is said to be unknown).
+    async fn report_appendfsync(&self) {
+        let policy = self
+            .redis
+            .run(Feature::Queue, |mut c| async move {
+                redis::cmd("CONFIG")
+                    .arg("GET")
+                    .arg("appendfsync")
+                    .query_async::<Vec<String>>(&mut c)
+                    .await
+            })
+            .await
+            .ok()
+            .and_then(|reply| reply.get(1).cloned());
+        match policy.as_deref() {
+            Some("always") => tracing::info!(
+                "redis has no WAITAOF (before 7.2): an enqueue is on disk when Redis answers (appendfsync always)"
+            ),
+            Some(other) => tracing::warn!(
+                appendfsync = other,
+                "redis has no WAITAOF (before 7.2) and appendfsync is not \"always\": a 2xx may precede the fsync, and a crash of Redis can lose the last second of messages"
+            ),
+            None => tracing::warn!(
+                "redis has no WAITAOF (before 7.2) and its appendfsync is unknown: durability is whatever the server's AOF setting gives"
+            ),
+        }
+    }
+
     async fn wait_for_aof(&self) -> Result<(), StoreError> {
         if self.durability != Durability::Fsync || !self.waitaof.load(Ordering::Relaxed) {
             return Ok(());
@@ -415,11 +451,13 @@ impl RedisQueueStore {
         let answer = self
             .redis
             .run(Feature::Queue, |mut c| async move {
+                // A Cluster client sends WAITAOF to every master and answers one reply
+                // per node: the shape differs, only success matters.
                 redis::cmd("WAITAOF")
                     .arg(1)
                     .arg(0)
                     .arg(0)
-                    .query_async::<Vec<i64>>(&mut c)
+                    .query_async::<redis::Value>(&mut c)
                     .await
             })
             .await;
@@ -429,9 +467,7 @@ impl RedisQueueStore {
                 if text.to_ascii_lowercase().contains("unknown command") =>
             {
                 self.waitaof.store(false, Ordering::Relaxed);
-                tracing::info!(
-                    "redis has no WAITAOF (before 7.2): durability follows its appendfsync setting"
-                );
+                self.report_appendfsync().await;
                 Ok(())
             }
             // AOF off: nothing to wait for; the server's persistence is what it is.

@@ -45,7 +45,9 @@ pub use browser::Browser;
 pub use client::{send, try_send, Answer, RawConn};
 pub use fantoccini;
 pub use mosquitto::{Mosquitto, Subscriber};
-pub use redis::{RedisServer, RedisServerBuilder};
+pub use redis::{
+    RedisCluster, RedisSentinel, RedisServer, RedisServerBuilder, SENTINEL_MASTER_NAME,
+};
 pub use secret_stores::{FaultControl, InfisicalServer, VaultServer};
 pub use sidecar::{free_port, sidecar, Sidecar, SidecarBuilder};
 pub use signing::Signer;

@@ -38,7 +38,9 @@ pub use route::{
 };
 pub use rules::{EventSourceSpec, OnMissingName, PayloadRules};
 pub use secret::{InfisicalRef, SecretSource, SecretSourceError, SecretSpec, VaultRef};
-pub use state::{FailureModeName, FailureModes, QueueBackend, StateBackend, StateSettings};
+pub use state::{
+    FailureModeName, FailureModes, QueueBackend, SentinelSettings, StateBackend, StateSettings,
+};
 pub use subscription::{event_matches, AuthKind, EndpointAuth, Outbound, Subscription};
 
 /// hookguard's configuration: where it listens, the app it protects, and the webhook routes.

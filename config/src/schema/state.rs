@@ -21,7 +21,10 @@ pub struct StateSettings {
     pub backend: StateBackend,
     /// Redis's URL, written here: `redis://[user:password@]host:6379/0`, or `rediss://`
     /// for TLS. It may hold a password, so prefer `url_env` or `url_file`. Exactly one of
-    /// the three with `backend = "redis"`.
+    /// the three with `backend = "redis"` and one server; with `sentinel` or `cluster` at
+    /// most one, and it gives the user, password, database and TLS (`rediss://`) of the
+    /// data nodes (with `sentinel` its host is not used; with `cluster` it is one more
+    /// seed node).
     #[serde(default)]
     pub url: Option<SecretValue>,
     /// The name of an environment variable holding Redis's URL.
@@ -31,6 +34,14 @@ pub struct StateSettings {
     /// configuration file.
     #[serde(default)]
     pub url_file: Option<PathBuf>,
+    /// Redis Sentinel: ask these sentinels where the master is, and follow a failover.
+    #[serde(default)]
+    pub sentinel: Option<SentinelSettings>,
+    /// Redis Cluster: seed nodes, `host:port` (or `redis://host:port`, `rediss://` for
+    /// TLS), without credentials (those go in `url`/`url_env`/`url_file`). The client
+    /// learns the other nodes from them.
+    #[serde(default)]
+    pub cluster: Option<Vec<String>>,
     /// Put before every key, so several deployments can share one Redis.
     #[serde(default = "default_prefix")]
     pub prefix: String,
@@ -58,6 +69,8 @@ impl Default for StateSettings {
             url: None,
             url_env: None,
             url_file: None,
+            sentinel: None,
+            cluster: None,
             prefix: default_prefix(),
             connect_timeout: default_connect_timeout(),
             command_timeout: default_command_timeout(),
@@ -105,6 +118,44 @@ fn default_connect_timeout() -> HumanDuration {
 
 fn default_command_timeout() -> HumanDuration {
     HumanDuration::millis(250)
+}
+
+/// `[state.sentinel]`: the sentinels that know where the master is.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SentinelSettings {
+    /// The name the sentinels monitor the master under (`sentinel monitor NAME …`).
+    pub master_name: String,
+    /// The sentinels: `host:port` (or `redis://host:port`, `rediss://` for TLS), without
+    /// credentials. One is enough to work; three or more survive a sentinel's loss.
+    pub nodes: Vec<String>,
+    /// The name of an environment variable holding the sentinels' own password (their
+    /// `requirepass`), if they have one.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// A file holding the sentinels' password; relative to this configuration file.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+}
+
+impl SentinelSettings {
+    /// The sentinels' password source as a secret spec (id `state.sentinel.password`);
+    /// `None` when they have none.
+    pub fn password_spec(&self) -> Option<SecretSpec> {
+        if self.password_env.is_none() && self.password_file.is_none() {
+            return None;
+        }
+        Some(SecretSpec {
+            id: "state.sentinel.password".into(),
+            value: None,
+            env: self.password_env.clone(),
+            file: self.password_file.clone(),
+            vault: None,
+            infisical: None,
+            rotated_at: None,
+            max_age: None,
+        })
+    }
 }
 
 /// Where shared state lives.

@@ -4,7 +4,8 @@ use super::Validator;
 use crate::path::FieldPath;
 use crate::schema::{Config, FailureModeName, QueueBackend, StateBackend};
 
-const URL_SOURCES: &str = "exactly one of `url`, `url_env` or `url_file`";
+const URL_SOURCES: &str =
+    "exactly one of `url`, `url_env` or `url_file` (with `sentinel` or `cluster`: at most one)";
 
 impl Validator<'_> {
     pub(super) fn state(&mut self, config: &Config) {
@@ -19,6 +20,18 @@ impl Validator<'_> {
         .flatten()
         .collect();
         if state.backend == StateBackend::Memory {
+            for (set, name) in [
+                (state.sentinel.is_some(), "sentinel"),
+                (state.cluster.is_some(), "cluster"),
+            ] {
+                if set {
+                    self.issues.add(
+                        at.key(name),
+                        format!("`{name}` is set but `backend` is \"memory\", so it would never be used"),
+                        "backend = \"redis\", or no `sentinel` / `cluster`",
+                    );
+                }
+            }
             if let Some(first) = sources.first() {
                 self.issues.add(
                     at.key(*first),
@@ -34,6 +47,7 @@ impl Validator<'_> {
                 );
             }
         } else {
+            self.topology(&at, config);
             self.redis_url(&at, config, &sources);
         }
         if state.prefix.contains(['{', '}']) {
@@ -57,9 +71,105 @@ impl Validator<'_> {
         }
     }
 
+    /// `sentinel` and `cluster`: one topology at most, names and addresses well formed,
+    /// the sentinels' password readable.
+    fn topology(&mut self, at: &FieldPath, config: &Config) {
+        let state = &config.state;
+        if state.sentinel.is_some() && state.cluster.is_some() {
+            self.issues.add(
+                at.key("cluster"),
+                "both `sentinel` and `cluster` are set",
+                "one of them: `[state.sentinel]` for a master and its replicas watched by sentinels, `cluster` for a Redis Cluster",
+            );
+        }
+        if let Some(sentinel) = &state.sentinel {
+            let at = at.key("sentinel");
+            let name = sentinel.master_name.trim();
+            if name.is_empty() || name.contains(char::is_whitespace) {
+                self.issues.add(
+                    at.key("master_name"),
+                    format!(
+                        "master name {:?} is empty or has spaces",
+                        sentinel.master_name
+                    ),
+                    "the name of the sentinels' `sentinel monitor NAME …` line, e.g. \"mymaster\"",
+                );
+            }
+            self.node_addresses(
+                &at.key("nodes"),
+                &sentinel.nodes,
+                "sentinel",
+                "26379",
+                "`password_env`/`password_file`",
+            );
+            if sentinel.password_env.is_some() && sentinel.password_file.is_some() {
+                self.issues.add(
+                    at.key("password_file"),
+                    "the sentinels' password is given twice (password_env and password_file)",
+                    "one of `password_env` or `password_file`",
+                );
+            } else if let Some(spec) = sentinel.password_spec() {
+                let field = if sentinel.password_env.is_some() {
+                    "password_env"
+                } else {
+                    "password_file"
+                };
+                if let Err(e) = spec.resolve_local(self.env, &self.base_dir) {
+                    self.issues.add(
+                        at.key(field),
+                        format!("cannot read the sentinels' password: {e}"),
+                        "a readable source holding the sentinels' requirepass",
+                    );
+                }
+            }
+        }
+        if let Some(nodes) = &state.cluster {
+            self.node_addresses(
+                &at.key("cluster"),
+                nodes,
+                "cluster node",
+                "6379",
+                "`url_env`/`url_file`",
+            );
+        }
+    }
+
+    /// A non-empty list of `host:port` or `redis[s]://host:port[/]`, without credentials.
+    fn node_addresses(
+        &mut self,
+        at: &FieldPath,
+        nodes: &[String],
+        what: &str,
+        port: &str,
+        credentials: &str,
+    ) {
+        let expected = format!(
+            "a {what} address, \"host:{port}\" or \"redis://host:{port}\" (\"rediss://\" for TLS), the password in {credentials}"
+        );
+        if nodes.is_empty() {
+            self.issues.add(
+                at.clone(),
+                format!("no {what} address is given"),
+                format!("at least one: {expected}"),
+            );
+            return;
+        }
+        for (i, node) in nodes.iter().enumerate() {
+            if let Err(problem) = node_address(node) {
+                self.issues.add(
+                    at.index(i),
+                    format!("{what} address {problem}"),
+                    expected.as_str(),
+                );
+            }
+        }
+    }
+
     fn redis_url(&mut self, at: &FieldPath, config: &Config, sources: &[&str]) {
         let state = &config.state;
-        if sources.len() != 1 {
+        // With Sentinel or Cluster the URL only carries credentials: optional.
+        let topology = state.sentinel.is_some() || state.cluster.is_some();
+        if sources.len() > 1 || (sources.is_empty() && !topology) {
             let place = sources.first().map_or_else(|| at.clone(), |s| at.key(*s));
             let problem = if sources.is_empty() {
                 "backend = \"redis\" needs Redis's URL".to_owned()
@@ -71,6 +181,9 @@ impl Validator<'_> {
                 )
             };
             self.issues.add(place, problem, URL_SOURCES);
+            return;
+        }
+        if sources.is_empty() {
             return;
         }
         let Some(spec) = state.url_spec() else { return };
@@ -94,5 +207,33 @@ impl Validator<'_> {
                 "a readable source holding redis://… or rediss://…",
             ),
         }
+    }
+}
+
+/// Checks one node address: `host:port`, or a `redis://` / `rediss://` URL of one. The
+/// problem, if any, never repeats credentials.
+fn node_address(node: &str) -> Result<(), String> {
+    let (scheme, rest) = match node.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, node),
+    };
+    if let Some(scheme) = scheme {
+        if scheme != "redis" && scheme != "rediss" {
+            return Err(format!("{node:?} has scheme {scheme:?}"));
+        }
+    }
+    if rest.contains('@') {
+        return Err("holds credentials (not shown)".into());
+    }
+    let address = rest.strip_suffix('/').unwrap_or(rest);
+    let Some((host, port)) = address.rsplit_once(':') else {
+        return Err(format!("{node:?} has no port"));
+    };
+    if host.is_empty() || host.contains(['/', ' ']) {
+        return Err(format!("{node:?} has no host"));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(()),
+        _ => Err(format!("{node:?} has port {port:?}, not 1 to 65535")),
     }
 }

@@ -745,3 +745,133 @@ secrets = [{ id = "primary", value = "s" }]
         }
     );
 }
+
+#[test]
+fn sentinel_and_cluster_settings_are_checked_with_file_and_line() {
+    let t = r#"
+upstream.address = "127.0.0.1:3000"
+
+[state]
+backend = "redis"
+cluster = ["10.0.0.1:6379", "redis://admin:hunter2@10.0.0.2:6379", "10.0.0.3"]
+
+[state.sentinel]
+master_name = ""
+nodes = ["10.0.0.5:26379", "http://10.0.0.6:26379", "10.0.0.7:99999"]
+password_env = "SENTINEL_PASSWORD"
+
+[[routes]]
+id = "github"
+match.path = "/webhooks/github"
+scheme = "github"
+secrets = [{ id = "primary", value = "s" }]
+"#;
+    let p = problems(t, Format::Toml, &[]);
+    let f = "h.toml";
+    // Each problem as the test says (those given with FILE:LINE:COL at that place).
+    let assert_has = |p: &[String], expected: &str| {
+        assert!(
+            p.iter().any(|p| p.contains(expected)),
+            "missing problem:\n  {expected}\namong:\n  {}",
+            p.join("\n  ")
+        );
+    };
+    assert_has(
+        &p,
+        &format!(
+            "{}: state.cluster: both `sentinel` and `cluster` are set; expected one of them",
+            at(f, t, "[\"10.0.0.1", 0)
+        ),
+    );
+    assert_has(
+        &p,
+        &format!(
+            "{}: state.cluster[1]: cluster node address holds credentials (not shown); expected a cluster node address, \"host:6379\" or \"redis://host:6379\" (\"rediss://\" for TLS), the password in `url_env`/`url_file`",
+            at(f, t, "\"redis://admin", 0)
+        ),
+    );
+    assert_has(
+        &p,
+        &format!(
+            "{}: state.cluster[2]: cluster node address \"10.0.0.3\" has no port",
+            at(f, t, "\"10.0.0.3\"", 0)
+        ),
+    );
+    assert_has(
+        &p,
+        &format!(
+            "{}: state.sentinel.master_name: master name \"\" is empty or has spaces",
+            at(f, t, "\"\"", 0)
+        ),
+    );
+    assert_has(
+        &p,
+        "state.sentinel.nodes[1]: sentinel address \"http://10.0.0.6:26379\" has scheme \"http\"",
+    );
+    assert_has(
+        &p,
+        "state.sentinel.nodes[2]: sentinel address \"10.0.0.7:99999\" has port \"99999\", not 1 to 65535",
+    );
+    assert_has(
+        &p,
+        "state.sentinel.password_env: cannot read the sentinels' password: environment variable SENTINEL_PASSWORD is not set",
+    );
+    assert!(p.iter().all(|p| !p.contains("hunter2")), "{p:?}");
+    // With a topology the URL is optional: no "needs Redis's URL".
+    assert!(p.iter().all(|p| !p.contains("needs Redis's URL")), "{p:?}");
+
+    let unused = problems(
+        &GOOD.replace("[[routes]]", "[state]\ncluster = [\"a:1\"]\n\n[[routes]]"),
+        Format::Toml,
+        &[],
+    );
+    assert!(
+        unused.iter().any(|p| {
+            p.contains(
+            "state.cluster: `cluster` is set but `backend` is \"memory\", so it would never be used"
+        )
+        }),
+        "{unused:?}"
+    );
+
+    let empty = problems(
+        &GOOD.replace(
+            "[[routes]]",
+            "[state]\nbackend = \"redis\"\ncluster = []\n\n[[routes]]",
+        ),
+        Format::Toml,
+        &[],
+    );
+    assert!(
+        empty.iter().any(|p| p
+            .contains("state.cluster: no cluster node address is given; expected at least one")),
+        "{empty:?}"
+    );
+}
+
+#[test]
+fn a_sentinel_or_cluster_state_loads_with_or_without_a_credentials_url() {
+    let sentinel = GOOD.replace(
+        "[[routes]]",
+        "[state]\nbackend = \"redis\"\nurl_env = \"REDIS_URL\"\n\n[state.sentinel]\nmaster_name = \"mymaster\"\nnodes = [\"10.0.0.5:26379\", \"redis://sentinel-2:26379/\"]\npassword_env = \"SENTINEL_PASSWORD\"\n\n[[routes]]",
+    );
+    let config = load(
+        &sentinel,
+        Format::Toml,
+        &[
+            ("REDIS_URL", "redis://:pw@unused/2"),
+            ("SENTINEL_PASSWORD", "spw"),
+        ],
+    )
+    .expect("a sentinel state loads");
+    let s = config.state.sentinel.expect("sentinel");
+    assert_eq!(s.master_name, "mymaster");
+    assert_eq!(s.nodes.len(), 2);
+
+    let cluster = GOOD.replace(
+        "[[routes]]",
+        "[state]\nbackend = \"redis\"\ncluster = [\"10.0.0.1:6379\", \"rediss://10.0.0.2:6380\"]\n\n[[routes]]",
+    );
+    let config = load(&cluster, Format::Toml, &[]).expect("a cluster state loads without a URL");
+    assert_eq!(config.state.cluster.map(|c| c.len()), Some(2));
+}

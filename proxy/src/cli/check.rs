@@ -31,7 +31,8 @@ pub(crate) fn check(args: CheckArgs) -> Result<u8, String> {
                     .build()
                     .map_err(|e| format!("starting a runtime: {e}"))?;
                 match runtime.block_on(crate::shared_state::probe(&config, &base_dir)) {
-                    Ok(Some(rtt)) => println!("state: redis answers (PING in {rtt:.1?})"),
+                    // The topology, each node's answer, then the PING through it.
+                    Ok(Some(report)) => println!("{report}"),
                     Ok(None) => {}
                     Err(e) => {
                         eprintln!("{e}");

@@ -11,6 +11,7 @@ mod lifecycle;
 mod outbound;
 mod queue;
 mod redis;
+mod redis_topology;
 mod reload;
 mod rotation;
 mod rules;
