@@ -76,3 +76,16 @@ mod testing;
 pub mod verify;
 
 pub use reject::{Admission, FromRejection, Reason, Rejection};
+
+/// An error with its sources, e.g. "error sending request: connection refused": what an
+/// operator needs to see, where `Display` alone gives only the outermost words.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

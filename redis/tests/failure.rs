@@ -1,13 +1,15 @@
 //! Redis killed and restarted under the stores: the failure mode holds, nothing panics,
 //! and service comes back within 5 s. Plus what a queue shared by replicas must keep.
 
+mod common;
+use common::{hourly, recovers_within_5s};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hookguard_delivery::message::Timestamp;
 use hookguard_delivery::store::conformance::message;
 use hookguard_delivery::store::{Bounds, Durability, QueueStore};
-use hookguard_layers::rate::{LimitKey, RateQuota, RateStore};
+use hookguard_layers::rate::{LimitKey, RateStore};
 use hookguard_layers::replay::{ReplayKey, ReplayStore, Reservation};
 use hookguard_redis::{
     FailureMode, Redis, RedisQueueStore, RedisRateStore, RedisReplayStore, RedisSettings,
@@ -19,24 +21,6 @@ fn connect(server: &RedisServer) -> Redis {
         .connect_timeout(Duration::from_millis(200))
         .command_timeout(Duration::from_millis(300));
     Redis::connect_lazy(settings).expect("a valid url")
-}
-
-fn hourly(burst: u32) -> RateQuota {
-    RateQuota::new(1, Duration::from_secs(3600))
-        .and_then(|q| q.burst(burst))
-        .expect("quota")
-}
-
-/// Polls `ok` until it holds, failing after 5 s (the recovery the issue asks for).
-async fn recovers_within_5s(what: &str, mut ok: impl AsyncFnMut() -> bool) -> Duration {
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(5) {
-        if ok().await {
-            return started.elapsed();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{what}: not back within 5 s of redis restarting");
 }
 
 #[tokio::test]
@@ -56,7 +40,10 @@ async fn rate_fails_open_on_local_buckets_counts_it_and_recovers() {
     assert_eq!(redis.health().degraded[0], 3, "{:?}", redis.health());
 
     server.restart();
-    recovers_within_5s("rate", async || redis.ping().await.is_ok()).await;
+    recovers_within_5s("rate (after redis restarted)", async || {
+        redis.ping().await.is_ok()
+    })
+    .await;
     // Redis came back empty (no persistence): a fresh bucket there.
     assert!(store.check(&key).await.unwrap().allowed);
     assert!(redis.health().up);
@@ -110,7 +97,7 @@ async fn replay_fails_closed_by_default_and_recovers_with_persistence() {
 
     server.restart();
     let mut answer = None;
-    recovers_within_5s("replay", async || {
+    recovers_within_5s("replay (after redis restarted)", async || {
         answer = store.reserve(&key, now + 1, now + 61).await.ok();
         answer.is_some()
     })
@@ -141,7 +128,10 @@ async fn replay_fail_open_decides_locally_and_commits_to_redis_once_back() {
     );
     assert_eq!(redis.health().degraded[1], 2);
     server.restart();
-    recovers_within_5s("replay", async || redis.ping().await.is_ok()).await;
+    recovers_within_5s("replay (after redis restarted)", async || {
+        redis.ping().await.is_ok()
+    })
+    .await;
     // The commit of a local reservation reaches Redis: other replicas see it.
     store.commit(&key, token, now, now + 600).await.unwrap();
     let other_replica = RedisReplayStore::new(connect(&server), FailureMode::Closed);
@@ -175,7 +165,10 @@ async fn an_enqueued_message_survives_kill_9_of_a_persistent_redis() {
         .await
         .is_err());
     server.restart();
-    recovers_within_5s("queue", async || store.healthy().await.is_ok()).await;
+    recovers_within_5s("queue (after redis restarted)", async || {
+        store.healthy().await.is_ok()
+    })
+    .await;
     for id in &ids {
         assert!(store.get(id).await.unwrap().is_some(), "{id} survived");
     }

@@ -5,12 +5,14 @@
 //! The conformance tests share one Sentinel setup and one Cluster for the binary (each
 //! test under its own key prefix); the failover tests start their own.
 
+mod common;
+use common::{hourly, recovers_within_5s};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hookguard_delivery::message::Timestamp;
-use hookguard_layers::rate::{LimitKey, RateQuota, RateStore};
+use hookguard_layers::rate::{LimitKey, RateStore};
 use hookguard_layers::replay::{ReplayKey, ReplayStore, Reservation};
 use hookguard_redis::{
     FailureMode, Redis, RedisError, RedisRateStore, RedisReplayStore, RedisSettings,
@@ -84,24 +86,6 @@ mod cluster_queue {
     });
 }
 
-fn hourly(burst: u32) -> RateQuota {
-    RateQuota::new(1, Duration::from_secs(3600))
-        .and_then(|q| q.burst(burst))
-        .expect("quota")
-}
-
-/// Polls `ok` until it holds, failing after 5 s (the recovery the issue asks for).
-async fn recovers_within_5s(what: &str, mut ok: impl AsyncFnMut() -> bool) -> Duration {
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(5) {
-        if ok().await {
-            return started.elapsed();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{what}: not back within 5 s of the sentinel naming the new master");
-}
-
 /// Rate and replay state written before a failover, then `fail` (kill -9 or `SENTINEL
 /// FAILOVER`): both stores answer again within 5 s of the sentinel naming the new master,
 /// on the new master, with the state the replica had.
@@ -130,7 +114,7 @@ async fn stores_follow_the_failover(fail: impl FnOnce(&mut RedisSentinel)) {
     // Until the sentinel reconfigures a live old master, it still takes writes (Sentinel's
     // replication is asynchronous; such writes are lost): recovery is a command answered
     // by the new master.
-    let took = recovers_within_5s("the rate store", async || {
+    let took = recovers_within_5s("the rate store (after the failover)", async || {
         rate.check(&LimitKey::Global).await.is_ok()
             && redis.sentinel_master() == Some(new.to_string())
     })

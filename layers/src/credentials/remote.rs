@@ -52,17 +52,7 @@ pub(crate) fn join_segments<'s>(
     url
 }
 
-/// An error message with its sources, e.g. "error sending request: connection refused".
-pub(crate) fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
-}
+pub(crate) use crate::error_chain as chain;
 
 /// The URL as shown in errors: without the query, which may carry project ids.
 pub(crate) fn shown(url: &url::Url) -> String {

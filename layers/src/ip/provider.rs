@@ -399,16 +399,7 @@ impl ProviderRanges {
 }
 
 #[cfg(feature = "ip-fetch")]
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+use crate::error_chain as chain;
 
 impl fmt::Debug for ProviderRanges {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

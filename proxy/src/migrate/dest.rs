@@ -246,7 +246,7 @@ async fn send(request: reqwest::RequestBuilder) -> Result<(u16, Value), DestErro
     let built = built.map_err(|e| DestError::Request {
         method: Method::GET,
         url: String::new(),
-        problem: error_chain(&e),
+        problem: hookguard_layers::error_chain(&e),
     })?;
     let (method, url) = (built.method().clone(), shown(built.url()));
     let response = client
@@ -255,22 +255,11 @@ async fn send(request: reqwest::RequestBuilder) -> Result<(u16, Value), DestErro
         .map_err(|e| DestError::Request {
             method: method.clone(),
             url: url.clone(),
-            problem: error_chain(&e),
+            problem: hookguard_layers::error_chain(&e),
         })?;
     let status = response.status().as_u16();
     let body = response.bytes().await.unwrap_or_default();
     Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
 }
 
 /// The store's own words for an error: Vault's `errors` list, Infisical's `message`.
