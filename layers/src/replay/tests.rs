@@ -501,3 +501,33 @@ async fn a_pending_delivery_is_settled_by_commit_or_release() {
         assert!(pending.is_settled(), "{id}");
     }
 }
+
+/// The delivery id header must come once: a scheme reads a repeated one as no id at all,
+/// which would let a replay pass untracked (issue 15, item 4). Absent is the missing-id
+/// rule's business, not this check's.
+#[test]
+fn a_repeated_delivery_id_header_is_refused_once_or_absent_passes() {
+    let source = crate::verify::DeliveryIdSource {
+        headers: vec![http::HeaderName::from_static("x-github-delivery")],
+        signed: false,
+        always_sent: true,
+    };
+    let policy = ReplayPolicy::new("github", MemoryReplayStore::default()).delivery_ids(&source);
+    assert_eq!(policy.route(), "github");
+    let mut headers = http::HeaderMap::new();
+    headers.insert("x-other", "1".parse().unwrap());
+    assert!(policy.check_id_headers(&headers).is_ok(), "absent");
+    headers.append("x-github-delivery", "d-1".parse().unwrap());
+    assert!(policy.check_id_headers(&headers).is_ok(), "once");
+    headers.append("x-github-delivery", "d-2".parse().unwrap());
+    let response: Response<Bytes> = policy
+        .check_id_headers(&headers)
+        .expect_err("twice is refused")
+        .into_response();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        response.extensions().get::<crate::Reason>(),
+        Some(&crate::Reason::DuplicateHeader)
+    );
+    assert!(String::from_utf8_lossy(response.body()).contains("appears 2 times"));
+}
