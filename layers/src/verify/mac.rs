@@ -238,6 +238,43 @@ impl Encoding {
 mod tests {
     use super::*;
 
+    /// What is not a MAC in an encoding is `None`, never an empty MAC and never a panic:
+    /// empty text, odd hex, more than 64 bytes (a SHA-512 MAC) in either encoding.
+    #[test]
+    fn decode_refuses_empty_odd_and_oversized_signatures() {
+        let mut buf = [0u8; 64];
+        for encoding in [Encoding::Hex, Encoding::Base64] {
+            assert_eq!(encoding.decode("", &mut buf), None, "{encoding:?}: empty");
+        }
+        assert_eq!(Encoding::Hex.decode("abc", &mut buf), None, "odd hex");
+        assert_eq!(
+            Encoding::Hex.decode(&"ab".repeat(65), &mut buf),
+            None,
+            "65 bytes of hex"
+        );
+        assert_eq!(
+            Encoding::Hex
+                .decode(&"ab".repeat(64), &mut buf)
+                .map(<[u8]>::len),
+            Some(64),
+            "64 bytes of hex"
+        );
+        assert_eq!(
+            Encoding::Base64.decode(&"A".repeat(92), &mut buf),
+            None,
+            "69 bytes of base64"
+        );
+        assert_eq!(
+            Encoding::Base64.decode(&"A".repeat(88), &mut buf),
+            None,
+            "88 characters decode to 66 bytes: over the buffer"
+        );
+        assert_eq!(
+            Encoding::Base64.decode("q80=", &mut buf),
+            Some(&[0xab, 0xcd][..])
+        );
+    }
+
     #[test]
     fn rfc4231_case_2_sha256_and_sha512() {
         // RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
