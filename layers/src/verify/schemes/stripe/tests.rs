@@ -416,3 +416,14 @@ fn parse_header_reads_t_and_every_v1() {
     assert_eq!(parse_header(""), None);
     assert_eq!(parse_header("t=12,v1=aa,junk"), None);
 }
+
+/// The event's `id` travels in the signed body and every event has one: the replay guard
+/// stops every replay (a changed id breaks the signature) and refuses a delivery without
+/// one.
+#[test]
+fn the_delivery_id_is_the_signed_event_id_and_always_sent() {
+    let source = Stripe.delivery_id_source();
+    assert!(source.headers.is_empty(), "{:?}", source.headers);
+    assert!(source.signed);
+    assert!(source.always_sent);
+}
