@@ -726,6 +726,16 @@ async fn subscriptions_made_through_the_api_deliver_survive_a_restart_and_can_be
         endpoint.got()[0].headers["authorization"],
         "Bearer endpoint-token-1"
     );
+    // Settled before the restart (which kills -9): a crash between the endpoint's answer
+    // and the commit would send it again (at least once) — not what this test is about.
+    assert_eventually!(
+        out.api("GET", "/queue/stats", None).await.1["routes"]
+            .as_array()
+            .is_some_and(|r| r
+                .iter()
+                .any(|s| s["route"] == "job-42" && s["delivered"] == 1)),
+        "job-42's delivery was not settled"
+    );
 
     out.proxy.restart().await;
     let (_, list) = out.api("GET", "/subscriptions", None).await;
