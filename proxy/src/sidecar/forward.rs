@@ -100,9 +100,11 @@ pub(super) fn upstream_head(
         })
     };
     let connection = admitted.unwrap_or(&received.headers);
+    // Read once: the loop below asks for every header.
+    let named = named_by_connection(connection);
     let passes = |name: &HeaderName| {
         !HOP_BY_HOP.contains(name)
-            && !named_by_connection(connection, name)
+            && !named.contains(name)
             && !is_forged_hookguard_header(name)
             && *name != header::CONTENT_LENGTH
             && (*name != header::FORWARDED && name.as_str() != "x-forwarded-for"
@@ -135,14 +137,16 @@ pub(super) fn upstream_head(
     Ok(())
 }
 
-/// Whether the `Connection` header names `name` as one more hop-by-hop header.
-fn named_by_connection(headers: &http::HeaderMap, name: &HeaderName) -> bool {
+/// The headers `Connection` names as more hop-by-hop ones (empty, without allocating, when
+/// it names none).
+fn named_by_connection(headers: &http::HeaderMap) -> Vec<HeaderName> {
     headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|token| token.trim().eq_ignore_ascii_case(name.as_str()))
+        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
+        .collect()
 }
 
 /// `X-Forwarded-For` and `Forwarded` as a proxy passes them on: the connection's peer

@@ -59,7 +59,8 @@ pub(super) fn take(key: u64, max_idle: Duration) -> Option<Stream> {
 pub(super) fn put(key: u64, stream: Stream) {
     IDLE.with(|idle| {
         let mut idle = idle.borrow_mut();
-        if idle.iter().filter(|c| c.key == key).count() >= PER_THREAD {
+        // Counted only when the stack could be full (not on every return).
+        if idle.len() >= PER_THREAD && idle.iter().filter(|c| c.key == key).count() >= PER_THREAD {
             // The oldest for this app goes (closed when dropped).
             if let Some(at) = idle.iter().position(|c| c.key == key) {
                 idle.remove(at);
