@@ -34,7 +34,9 @@ pub trait Observer: Send + Sync + 'static {
         let _ = (destination, direction, outcome, duration);
     }
 
-    /// A message was delivered, `lag` after hookguard accepted it.
+    /// A message was delivered, `lag` after hookguard accepted it. Called only once the
+    /// store has acknowledged the settlement, so a crash of the process after this call
+    /// does not send the message again (a crash before it may: at least once).
     fn delivered(&self, destination: &str, direction: Direction, lag: Duration) {
         let _ = (destination, direction, lag);
     }

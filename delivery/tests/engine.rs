@@ -4,11 +4,16 @@
 
 mod support;
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use hookguard_delivery::{
-    AttemptOutcome, BreakerConfig, BreakerState, DeadCode, DestinationPolicy, ErrorKind, State,
+    AttemptOutcome, Bounds, BreakerConfig, BreakerState, DeadCode, DestinationPolicy,
+    DestinationStats, Direction, Engine, ErrorKind, HttpTransport, ListQuery, MemoryQueueStore,
+    Message, MessageId, Metadata, NewMessage, QueueStore, Sealer, Settlement, State, StoreError,
+    Timestamp,
 };
 use support::*;
 
@@ -528,4 +533,107 @@ async fn shutdown_stops_claiming() {
     tokio::time::sleep(QUIET).await;
     assert_eq!(h.state(&id).await, State::Ready);
     assert_eq!(app.count(), 0);
+}
+
+// --- what the observer is told, and when ------------------------------------------------
+
+/// A memory store whose `settle` is applied at once but answered only when the test adds
+/// a permit: the embedded store's window between a settlement being written (visible to
+/// `stats` and `get`) and its group commit being acknowledged, held open.
+struct HeldSettle {
+    inner: MemoryQueueStore,
+    permits: tokio::sync::Semaphore,
+}
+
+#[async_trait::async_trait]
+impl QueueStore for HeldSettle {
+    async fn enqueue(&self, message: NewMessage, bounds: Bounds) -> Result<MessageId, StoreError> {
+        self.inner.enqueue(message, bounds).await
+    }
+    async fn claim(
+        &self,
+        destination: &str,
+        now: Timestamp,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<Message>, StoreError> {
+        self.inner.claim(destination, now, limit, lease).await
+    }
+    async fn settle(
+        &self,
+        id: &MessageId,
+        settlement: Settlement,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let applied = self.inner.settle(id, settlement, now).await;
+        self.permits.acquire().await.expect("never closed").forget();
+        applied
+    }
+    async fn get(&self, id: &MessageId) -> Result<Option<Message>, StoreError> {
+        self.inner.get(id).await
+    }
+    async fn list(&self, query: &ListQuery) -> Result<Vec<Message>, StoreError> {
+        self.inner.list(query).await
+    }
+    async fn requeue(&self, id: &MessageId, now: Timestamp) -> Result<bool, StoreError> {
+        self.inner.requeue(id, now).await
+    }
+    async fn delete(&self, id: &MessageId) -> Result<bool, StoreError> {
+        self.inner.delete(id).await
+    }
+    async fn stats(&self) -> Result<Vec<DestinationStats>, StoreError> {
+        self.inner.stats().await
+    }
+    async fn expire(
+        &self,
+        now: Timestamp,
+        delivered_for: Duration,
+        dead_for: Duration,
+    ) -> Result<u64, StoreError> {
+        self.inner.expire(now, delivered_for, dead_for).await
+    }
+}
+
+/// The sidecar's `hookguard_delivery_lag_seconds` counts deliveries from this call, and
+/// crash tests wait on it before a kill -9: it must mean "durable", not "written".
+#[tokio::test]
+async fn a_delivery_is_reported_only_once_the_store_acknowledged_its_settlement() {
+    let app = always(Reply::ok()).await;
+    let store = Arc::new(HeldSettle {
+        inner: MemoryQueueStore::new(),
+        permits: tokio::sync::Semaphore::new(0),
+    });
+    let seen = Arc::new(Seen::default());
+    let transport = HttpTransport::to_base(&app.base()).unwrap();
+    let engine = Engine::new(store.clone(), Sealer::plain(), Arc::new(transport))
+        .observer(seen.clone())
+        .poll_interval(Duration::from_millis(10));
+    engine.set_destinations(HashMap::from([("app".to_owned(), policy())]));
+    let new = NewMessage {
+        destination: "app".into(),
+        direction: Direction::Outbound,
+        ordering_key: None,
+        payload: Sealer::plain().seal(&post("/x", b"{}")),
+        meta: Metadata {
+            received_at: Timestamp::now(),
+            ..Metadata::default()
+        },
+    };
+    let id = store.enqueue(new, Bounds::UNBOUNDED).await.unwrap();
+    engine.notify("app");
+
+    // Written: the store already says delivered, but has not answered the settle.
+    assert_eventually!(store.get(&id).await.unwrap().unwrap().state == State::Delivered);
+    tokio::time::sleep(QUIET).await;
+    assert!(seen.delivered.lock().unwrap().is_empty());
+    assert_eq!(
+        seen.attempts.lock().unwrap().len(),
+        1,
+        "the attempt is reported"
+    );
+
+    store.permits.add_permits(1);
+    assert_eventually!(seen.delivered.lock().unwrap().len() == 1);
+    assert_eq!(app.count(), 1);
+    engine.shutdown().await;
 }

@@ -2,7 +2,7 @@
 //! listener; endpoints (real servers on 127.0.0.1, allowed by the test config) receive
 //! them signed, with retries, breaker, rate limit, filters and the SSRF guard.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -207,6 +207,17 @@ impl Outbound {
             answer.status,
             serde_json::from_str(&answer.text()).unwrap_or(Value::Null),
         )
+    }
+
+    /// Deliveries to `subscription` whose settlement the store has acknowledged, so
+    /// durable: a kill -9 after this count can no longer send them again. The engine
+    /// observes `hookguard_delivery_lag_seconds` only once `settle` has returned; the
+    /// `delivered` of `/queue/stats` counts a settlement as soon as it is written, up to
+    /// a group commit before it is durable — a kill in between sends it again, legitimately.
+    async fn acknowledged_deliveries(&self, subscription: &str) -> u64 {
+        let labels = format!("direction=\"outbound\",route=\"{subscription}\"");
+        let metrics = self.proxy.metrics().await;
+        sample(&metrics, "hookguard_delivery_lag_seconds_count", &labels).unwrap_or(0.0) as u64
     }
 
     async fn dead(&self, subscription: &str) -> Vec<Value> {
@@ -645,39 +656,43 @@ async fn events_queued_before_a_restart_are_all_delivered_after_and_none_twice()
     for n in 0..20 {
         assert_eq!(out.post(event("r.s", n)).await.0, 202);
     }
-    // Settled, not only received: a crash between the answer and the commit would send
-    // one again (at least once), which is not what this test is about.
+    // Settled and acknowledged, not only received: a crash between the answer and the
+    // settlement's commit sends one again (at least once, same id), which is not what this
+    // test is about. Once acknowledged, a settlement must survive the kill -9.
     assert_eventually!(
-        out.api("GET", "/queue/stats", None).await.1["routes"]
-            .as_array()
-            .is_some_and(|r| r
-                .iter()
-                .any(|s| s["route"] == "healthy" && s["delivered"] == 20)),
-        "healthy's deliveries were not all settled"
+        out.acknowledged_deliveries("healthy").await == 20,
+        "healthy's deliveries were not all acknowledged as settled: {}",
+        out.acknowledged_deliveries("healthy").await
     );
     out.proxy.kill9();
+    let killed = Instant::now();
     down.store(false, std::sync::atomic::Ordering::SeqCst);
     out.proxy.restart().await;
-    let ids = |e: &Endpoint| -> HashMap<String, usize> {
+    // Deliveries per `webhook-id`, of those an endpoint received after `since`.
+    let ids = |e: &Endpoint, since: Option<Instant>| -> HashMap<String, usize> {
         let mut seen = HashMap::new();
-        for got in e.got() {
+        for got in e.got().iter().filter(|g| since.is_none_or(|t| g.at > t)) {
             *seen
                 .entry(got.headers["webhook-id"].to_str().unwrap().to_owned())
                 .or_default() += 1;
         }
         seen
     };
+    let posted: BTreeSet<String> = (0..20).map(|n| format!("evt-r.s-{n}")).collect();
+    let names = |seen: HashMap<String, usize>| seen.into_keys().collect::<BTreeSet<_>>();
+    // Unsettled at the kill, so sent again after it — under the ids they were posted with.
     assert_eventually!(
-        ids(&later).len() == 20,
-        "after the restart, later got {} distinct events",
-        ids(&later).len()
+        names(ids(&later, Some(killed))) == posted,
+        "after the restart, later got {:?}",
+        ids(&later, Some(killed))
     );
+    assert_eq!(names(ids(&later, None)), posted, "a resend changed its id");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let healthy_ids = ids(&healthy);
-    assert_eq!(healthy_ids.len(), 20);
+    let healthy_ids = ids(&healthy, None);
+    assert_eq!(names(healthy_ids.clone()), posted);
     assert!(
         healthy_ids.values().all(|n| *n == 1),
-        "an event was delivered twice to the healthy endpoint: {healthy_ids:?}"
+        "an acknowledged settlement was lost: an event was delivered twice to the healthy endpoint: {healthy_ids:?}"
     );
 }
 
@@ -726,15 +741,12 @@ async fn subscriptions_made_through_the_api_deliver_survive_a_restart_and_can_be
         endpoint.got()[0].headers["authorization"],
         "Bearer endpoint-token-1"
     );
-    // Settled before the restart (which kills -9): a crash between the endpoint's answer
-    // and the commit would send it again (at least once) — not what this test is about.
+    // Settled and acknowledged before the restart (which kills -9): a crash between the
+    // endpoint's answer and the commit would send it again (at least once) — not what this
+    // test is about.
     assert_eventually!(
-        out.api("GET", "/queue/stats", None).await.1["routes"]
-            .as_array()
-            .is_some_and(|r| r
-                .iter()
-                .any(|s| s["route"] == "job-42" && s["delivered"] == 1)),
-        "job-42's delivery was not settled"
+        out.acknowledged_deliveries("job-42").await == 1,
+        "job-42's delivery was not acknowledged as settled"
     );
 
     out.proxy.restart().await;
@@ -748,6 +760,13 @@ async fn subscriptions_made_through_the_api_deliver_survive_a_restart_and_can_be
     assert_eq!(ids, ["from-file", "job-42"]);
     assert_eq!(out.post(event("job.done", 2)).await.0, 202);
     assert_eventually!(endpoint.count() == 2, "not delivered after the restart");
+    // The new event, not the first one sent again.
+    let delivered: Vec<String> = endpoint
+        .got()
+        .iter()
+        .map(|g| g.headers["webhook-id"].to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(delivered, ["evt-job.done-1", "evt-job.done-2"]);
 
     let (status, _) = out
         .api("POST", "/subscriptions/from-file/disable", None)

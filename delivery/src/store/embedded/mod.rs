@@ -36,6 +36,11 @@
 //! - **Counters** (messages per state, pending bytes, per destination) live in memory,
 //!   changed by the writer after each batch and rebuilt on open from the head records;
 //!   they decide [`StoreError::Full`] against [`Bounds`](crate::Bounds).
+//! - **Reads see what is written, not only what is durable.** `stats` (the counters) and
+//!   `get`/`list` (fjall) show a change as soon as its batch is written, up to one group
+//!   commit before the change is persisted and its caller answered. A crash in that window
+//!   undoes it: a settlement seen as delivered is then delivered again (at least once).
+//!   What is durable is what was acknowledged.
 //! - **Open.** Every head record is read (not the payloads): counters, the next seq, and
 //!   every `InFlight` message back to waiting (ready, or scheduled if it has attempts),
 //!   due at the time it was claimed — the process owns the files alone, so no worker can
