@@ -604,7 +604,7 @@ async fn a_delivery_is_reported_only_once_the_store_acknowledged_its_settlement(
         permits: tokio::sync::Semaphore::new(0),
     });
     let seen = Arc::new(Seen::default());
-    let transport = HttpTransport::to_base(&app.base()).unwrap();
+    let transport = HttpTransport::to_base(app.base()).unwrap();
     let engine = Engine::new(store.clone(), Sealer::plain(), Arc::new(transport))
         .observer(seen.clone())
         .poll_interval(Duration::from_millis(10));
