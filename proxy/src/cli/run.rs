@@ -110,7 +110,10 @@ pub(crate) fn run(args: RunArgs) -> Result<u8, String> {
     tracing::info!(listen = %config.listen, admin = %admin_addr, routes = config.routes.len(), "hookguard running");
     // Keeps the background runtime alive for the life of the process.
     std::mem::forget(background);
-    server.run_forever()
+    server.run(pingora_core::server::RunArgs::default());
+    // The access log's last batch, then the exit `run_forever` would make.
+    crate::sidecar::flush_access_log();
+    std::process::exit(0)
 }
 
 /// Pingora waits out the whole grace period even when nothing is in flight; end the
@@ -127,8 +130,7 @@ async fn exit_when_drained(in_flight: Arc<std::sync::atomic::AtomicUsize>) {
             quiet_since = tokio::time::Instant::now();
         } else if quiet_since.elapsed() >= QUIET {
             tracing::info!("drained: no request in flight, exiting before the grace period ends");
-            use std::io::Write;
-            let _ = std::io::stdout().flush();
+            crate::sidecar::flush_access_log();
             std::process::exit(0);
         }
     }

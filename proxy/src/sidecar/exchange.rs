@@ -1,10 +1,11 @@
 //! One request, start to end: the route, the header stage, the body, the body stage, then
 //! the app (`forward.rs`) or the queue (`queue.rs`); the access log whatever happened.
 
+use std::cell::OnceCell;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use hookguard_layers::ip::ClientIp;
@@ -52,6 +53,8 @@ impl Outcome {
 /// Per-request state.
 pub(super) struct Ctx {
     pub(super) started: Instant,
+    /// The same moment on the wall clock (`x-hookguard-received-at`).
+    received: SystemTime,
     /// The connection's peer.
     pub(super) peer: Option<SocketAddr>,
     pub(super) route: Option<Arc<Route>>,
@@ -60,6 +63,9 @@ pub(super) struct Ctx {
     pub(super) status: Option<u16>,
     /// The client address the IP filter decided (forwarded headers from trusted proxies).
     verified_client: Option<IpAddr>,
+    /// [`Ctx::client_ip`] as text, made once: the log, the forwarded headers and
+    /// `x-hookguard-client-ip` all write it.
+    client_ip_text: OnceCell<Option<String>>,
     pub(super) verified: Option<Verified>,
     pub(super) body_len: usize,
     pub(super) body: Bytes,
@@ -78,12 +84,14 @@ impl Ctx {
     fn new(peer: Option<SocketAddr>) -> Self {
         Self {
             started: Instant::now(),
+            received: SystemTime::now(),
             peer,
             route: None,
             outcome: Outcome::Error,
             reason: None,
             status: None,
             verified_client: None,
+            client_ip_text: OnceCell::new(),
             verified: None,
             body_len: 0,
             body: Bytes::new(),
@@ -104,12 +112,22 @@ impl Ctx {
         self.verified_client.or(self.peer.map(|p| p.ip()))
     }
 
-    /// When the request arrived, RFC 3339.
-    pub(super) fn received_at_rfc3339(&self) -> String {
-        let received = std::time::SystemTime::now() - self.started.elapsed();
-        time::OffsetDateTime::from(received)
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default()
+    /// [`client_ip`](Self::client_ip) as text (formatted once per request).
+    pub(super) fn client_ip_text(&self) -> Option<&str> {
+        self.client_ip_text
+            .get_or_init(|| self.client_ip().map(|ip| ip.to_string()))
+            .as_deref()
+    }
+
+    /// Records the client address the IP filter decided.
+    fn set_verified_client(&mut self, ip: Option<IpAddr>) {
+        self.verified_client = ip;
+        self.client_ip_text = OnceCell::new();
+    }
+
+    /// When the request arrived, RFC 3339 in UTC with microseconds.
+    pub(super) fn received_at_rfc3339(&self) -> humantime::Rfc3339Timestamp {
+        humantime::format_rfc3339_micros(self.received)
     }
 
     /// Records a refusal a shadow-mode route let through.
@@ -242,7 +260,7 @@ async fn handle(
         Staged::Passed(req) | Staged::ShadowRefused(req) => req,
         Staged::Refused(resp) => return answer(session, ctx, resp).await,
     };
-    ctx.verified_client = request.extensions().get::<ClientIp>().map(|ip| ip.0);
+    ctx.set_verified_client(request.extensions().get::<ClientIp>().map(|ip| ip.0));
     // Shadow mode forwards a body over the route's limit (counted as `body_too_large`),
     // up to a ceiling that keeps the buffer bounded.
     let read_limit = if route.shadow {
@@ -310,7 +328,8 @@ async fn handle(
             ctx.pending = req.extensions().get::<PendingDelivery>().cloned();
             ctx.transformed = req.extensions().get::<Transformed>().cloned();
             let (parts, admitted_body) = req.into_parts();
-            if parts.headers != session.req_header().headers {
+            // Only payload rules change headers: without them the comparison is skipped.
+            if route.config.rules.is_some() && parts.headers != session.req_header().headers {
                 ctx.headers = Some(parts.headers);
             }
             ctx.body = admitted_body;

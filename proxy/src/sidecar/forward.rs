@@ -1,12 +1,12 @@
 //! Forwarding to the app: the head the app receives (one place, also used by queue mode),
 //! one write of head and body on a pooled connection, and the answer relayed back.
 
-use std::io::IoSlice;
+use std::io::{IoSlice, Write as _};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hookguard_config::ForwardedFor;
-use http::{header, HeaderName, HeaderValue};
+use http::{header, HeaderName};
 use pingora_core::protocols::http::v1::client::HttpSession;
 use pingora_core::protocols::http::{HttpTask, ServerSession};
 use pingora_core::protocols::Stream;
@@ -110,12 +110,11 @@ pub(super) fn upstream_head(
             && (*name != header::FORWARDED && name.as_str() != "x-forwarded-for"
                 || forwarded_for == ForwardedFor::Append && ctx.peer.is_none())
     };
-    for (name, value) in received.case_header_iter() {
-        // `case_header_iter` yields each value with its name: look the name up once.
-        let Ok(lower) = HeaderName::from_bytes(name.as_slice()) else {
-            continue;
-        };
-        if passes(&lower) && same(&lower) {
+    // The case map and the header map hold the same entries in the same order (pingora
+    // asserts it in `case_header_iter`): the lowercase name comes with each entry, no
+    // name is parsed again.
+    for ((lower, _), (name, value)) in received.headers.iter().zip(received.case_header_iter()) {
+        if passes(lower) && same(lower) {
             sink.header(name.as_slice(), value.as_bytes());
         }
     }
@@ -131,9 +130,7 @@ pub(super) fn upstream_head(
     let mut length = itoa::Buffer::new();
     sink.header(b"content-length", length.format(ctx.body.len()).as_bytes());
     forwarding_headers(connection, ctx, forwarded_for, sink);
-    for (name, value) in hookguard_headers(ctx) {
-        sink.header(name.as_bytes(), value.as_bytes());
-    }
+    hookguard_headers(ctx, sink);
     Ok(())
 }
 
@@ -179,10 +176,10 @@ fn forwarding_headers(
             )
         }
         ForwardedFor::Replace => {
-            let Some(client) = ctx.client_ip() else {
+            let (Some(client), Some(text)) = (ctx.client_ip(), ctx.client_ip_text()) else {
                 return;
             };
-            (client.to_string(), forwarded_for_element(client))
+            (text.to_owned(), forwarded_for_element(client))
         }
     };
     sink.header(b"x-forwarded-for", xff.as_bytes());
@@ -209,12 +206,12 @@ pub(super) fn upstream_target(uri: &http::Uri, ctx: &Ctx) -> Option<String> {
     })
 }
 
-/// The `x-hookguard-*` headers that tell the app what hookguard decided.
-fn hookguard_headers(ctx: &Ctx) -> Vec<(&'static str, HeaderValue)> {
-    let mut out = Vec::with_capacity(6);
+/// The `x-hookguard-*` headers that tell the app what hookguard decided. A value that
+/// could not be a header value (a delivery id with a control character) is left out.
+fn hookguard_headers(ctx: &Ctx, sink: &mut impl HeadSink) {
     let mut add = |name: &'static str, value: &str| {
-        if let Ok(value) = HeaderValue::from_str(value) {
-            out.push((name, value));
+        if is_header_value(value.as_bytes()) {
+            sink.header(name.as_bytes(), value.as_bytes());
         }
     };
     if let Some(route) = &ctx.route {
@@ -230,17 +227,31 @@ fn hookguard_headers(ctx: &Ctx) -> Vec<(&'static str, HeaderValue)> {
             add("x-hookguard-delivery-id", id);
         }
     }
-    if let Some(ip) = ctx.client_ip() {
-        add("x-hookguard-client-ip", &ip.to_string());
+    if let Some(ip) = ctx.client_ip_text() {
+        add("x-hookguard-client-ip", ip);
     }
-    add("x-hookguard-received-at", &ctx.received_at_rfc3339());
+    drop(add);
+    let mut received = [0u8; 32];
+    let mut at = std::io::Cursor::new(&mut received[..]);
+    if write!(at, "{}", ctx.received_at_rfc3339()).is_ok() {
+        let n = at.position() as usize;
+        sink.header(b"x-hookguard-received-at", &received[..n]);
+    }
     if let Some(transformed) = &ctx.transformed {
-        add(
-            hookguard_layers::rules::ORIGINAL_SHA256_HEADER,
-            &transformed.original_sha256,
-        );
+        let digest = &transformed.original_sha256;
+        if is_header_value(digest.as_bytes()) {
+            sink.header(
+                hookguard_layers::rules::ORIGINAL_SHA256_HEADER.as_bytes(),
+                digest.as_bytes(),
+            );
+        }
     }
-    out
+}
+
+/// What `HeaderValue::from_str` accepts (visible ASCII, space and tab), checked without
+/// building one: the value is written into the head as it is.
+fn is_header_value(value: &[u8]) -> bool {
+    value.iter().all(|&b| (32..127).contains(&b) || b == b'\t')
 }
 
 /// Room for a usual head, so building it does not reallocate.

@@ -3,8 +3,16 @@
 //!
 //! The line carries identifiers and measurements only — never header values, bodies or
 //! secrets: there is nothing to mask because nothing sensitive is written.
+//!
+//! Lines are batched ([`emit`]): they leave in one `write` at most [`FLUSH_EVERY`] after
+//! the first of them, or as soon as [`FLUSH_AT`] bytes wait, and before the process exits
+//! (`cli/run.rs`). One `write` per
+//! request cost a syscall and, on the pipe a container runtime reads, a wake-up of the
+//! reader per request. A kill -9 loses at most the last [`FLUSH_EVERY`] of lines.
 
 use std::io::Write;
+use std::sync::{Condvar, Mutex, MutexGuard, Once, PoisonError};
+use std::time::Duration;
 
 use pingora_error::Error;
 use pingora_http::RequestHeader;
@@ -80,10 +88,8 @@ pub(super) fn record(snapshot: &Snapshot, req: &RequestHeader, ctx: &Ctx, error:
             .with_label_values(&[route, &v.secret_id])
             .inc();
     }
-    let client_ip = ctx.client_ip().map(|ip| ip.to_string());
-    let ts = time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
+    let client_ip = ctx.client_ip_text();
+    let ts = humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string();
     let path = mask_keys(req.uri.path());
     let line = AccessLine {
         ts: &ts,
@@ -93,7 +99,7 @@ pub(super) fn record(snapshot: &Snapshot, req: &RequestHeader, ctx: &Ctx, error:
         outcome: ctx.outcome.as_str(),
         reason: ctx.reason.map(|r| r.as_str()),
         status: ctx.status,
-        client_ip: client_ip.as_deref(),
+        client_ip,
         delivery_id: ctx.verified.as_ref().and_then(|v| v.delivery_id.as_deref()),
         secret_index: ctx.verified.as_ref().map(|v| v.secret_index),
         secret_id: ctx.verified.as_ref().map(|v| v.secret_id.as_ref()),
@@ -111,7 +117,7 @@ pub(super) fn record(snapshot: &Snapshot, req: &RequestHeader, ctx: &Ctx, error:
     // The same line, to an MQTT channel's `outcomes_topic` when one is configured.
     crate::alerts::publish_outcome(|| buf.clone());
     buf.push(b'\n');
-    let _ = std::io::stdout().lock().write_all(&buf);
+    emit(&buf);
     // The event log (when the admin API is on) keeps the line's own fields: no re-parse.
     if snapshot.state.is_some() {
         crate::state::record(snapshot, req, &ctx.body, line.to_event());
@@ -157,4 +163,68 @@ fn mask_keys(path: &str) -> std::borrow::Cow<'_, str> {
         .collect::<Vec<_>>()
         .join("/")
         .into()
+}
+
+/// The most time a line waits for its batch.
+const FLUSH_EVERY: Duration = Duration::from_millis(20);
+/// A batch this large is written at once by the request that filled it.
+const FLUSH_AT: usize = 64 * 1024;
+
+/// Lines waiting for their write, and the flusher's wake-up.
+static PENDING: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+static WAITING: Condvar = Condvar::new();
+/// Held while a batch is written, taken before `PENDING` is released: batches leave in
+/// the order their lines came.
+static WRITING: Mutex<()> = Mutex::new(());
+static FLUSHER: Once = Once::new();
+
+fn pending() -> MutexGuard<'static, Vec<u8>> {
+    PENDING.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Queues one line (or several) for stdout.
+fn emit(line: &[u8]) {
+    FLUSHER.call_once(start_flusher);
+    let mut batch = pending();
+    let first = batch.is_empty();
+    batch.extend_from_slice(line);
+    if batch.len() >= FLUSH_AT {
+        write_out(batch);
+    } else if first {
+        // Only the first line of a batch wakes the flusher.
+        WAITING.notify_one();
+    }
+}
+
+/// Writes what waits (the guard is released once the write's turn is taken).
+fn write_out(mut batch: MutexGuard<'static, Vec<u8>>) {
+    let lines = std::mem::replace(&mut *batch, Vec::with_capacity(FLUSH_AT));
+    let _turn = WRITING.lock().unwrap_or_else(PoisonError::into_inner);
+    drop(batch);
+    // Nowhere to report a failed write of the log itself.
+    let _ = std::io::stdout().lock().write_all(&lines);
+}
+
+/// Writes the lines that wait now (at exit, and in tests).
+pub(crate) fn flush() {
+    write_out(pending());
+}
+
+fn start_flusher() {
+    let started = std::thread::Builder::new()
+        .name("access-log".into())
+        .spawn(|| loop {
+            let mut batch = pending();
+            while batch.is_empty() {
+                batch = WAITING.wait(batch).unwrap_or_else(PoisonError::into_inner);
+            }
+            drop(batch);
+            std::thread::sleep(FLUSH_EVERY);
+            flush();
+        });
+    if started.is_err() {
+        tracing::warn!(
+            "could not start the access log's writer thread: lines wait for a full batch"
+        );
+    }
 }

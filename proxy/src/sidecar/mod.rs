@@ -38,6 +38,8 @@ use pingora_core::server::ShutdownWatch;
 
 use crate::runtime::Snapshot;
 
+pub(crate) use log::flush as flush_access_log;
+
 /// The sidecar: the current configuration snapshot, the probes' state, the upstream pool.
 pub(crate) struct Sidecar {
     pub(crate) live: Arc<LiveConfig<Snapshot>>,

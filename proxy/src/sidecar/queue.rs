@@ -44,7 +44,7 @@ pub(super) async fn enqueue(
                 .0
                 .saturating_sub(ctx.started.elapsed().as_millis() as u64),
         ),
-        client_ip: ctx.client_ip().map(|ip| ip.to_string()),
+        client_ip: ctx.client_ip_text().map(str::to_owned),
         delivery_id: ctx.verified.as_ref().and_then(|v| v.delivery_id.clone()),
         secret_id: ctx.verified.as_ref().map(|v| v.secret_id.to_string()),
         event_type: None,
