@@ -230,7 +230,6 @@ fn hookguard_headers(ctx: &Ctx, sink: &mut impl HeadSink) {
     if let Some(ip) = ctx.client_ip_text() {
         add("x-hookguard-client-ip", ip);
     }
-    drop(add);
     let mut received = [0u8; 32];
     let mut at = std::io::Cursor::new(&mut received[..]);
     if write!(at, "{}", ctx.received_at_rfc3339()).is_ok() {
