@@ -206,6 +206,13 @@ pub trait Scheme: Send + Sync + fmt::Debug + 'static {
     /// Where the delivery id travels and whether the signature covers it.
     fn delivery_id_source(&self) -> DeliveryIdSource;
 
+    /// Whether the signature covers the URL the provider called (Twilio, Square): only
+    /// then does verification build [`WebhookRequest::url`]. `true` unless a scheme says
+    /// otherwise, so a scheme that needs it is never handed `None`.
+    fn signs_url(&self) -> bool {
+        true
+    }
+
     /// Verifies `request` against every key, returning what was established.
     fn verify(
         &self,

@@ -96,7 +96,12 @@ impl Verifier {
         body: &[u8],
     ) -> Result<Verified, VerifyError> {
         let keys = self.keys.keyring()?;
-        let url = self.url_of(uri, headers);
+        // Built only for the schemes that sign it (a `format!` per request otherwise).
+        let url = self
+            .scheme
+            .signs_url()
+            .then(|| self.url_of(uri, headers))
+            .flatten();
         let request = WebhookRequest {
             method,
             url: url.as_deref(),

@@ -1,7 +1,7 @@
 //! Forwarding to the app: the head the app receives (one place, also used by queue mode),
 //! one write of head and body on a pooled connection, and the answer relayed back.
 
-use std::io::{IoSlice, Write as _};
+use std::io::IoSlice;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -15,7 +15,7 @@ use pingora_error::{Error, ErrorType, OrErr, Result};
 use pingora_http::RequestHeader;
 use tokio::io::AsyncWriteExt;
 
-use super::exchange::{settle, Ctx};
+use super::exchange::{settle, Ctx, RFC3339_LEN};
 use super::{pool, Sidecar};
 use crate::runtime::Snapshot;
 
@@ -155,42 +155,64 @@ fn forwarding_headers(
     mode: ForwardedFor,
     sink: &mut impl HeadSink,
 ) {
-    let (xff, forwarded) = match mode {
-        ForwardedFor::Append => {
-            // Without a peer address the headers went on as they came.
-            let Some(peer) = ctx.peer.map(|p| p.ip()) else {
-                return;
-            };
-            let joined = |name: &str, add: String| -> String {
-                let mut all: Vec<&str> = headers
-                    .get_all(name)
-                    .iter()
-                    .filter_map(|v| v.to_str().ok())
-                    .collect();
-                all.push(&add);
-                all.join(", ")
-            };
-            (
-                joined("x-forwarded-for", peer.to_string()),
-                joined("forwarded", forwarded_for_element(peer)),
-            )
-        }
-        ForwardedFor::Replace => {
-            let (Some(client), Some(text)) = (ctx.client_ip(), ctx.client_ip_text()) else {
-                return;
-            };
-            (text.to_owned(), forwarded_for_element(client))
+    let (ip, joined) = match mode {
+        // Without a peer address the headers went on as they came.
+        ForwardedFor::Append => match ctx.peer {
+            Some(peer) => (peer.ip(), true),
+            None => return,
+        },
+        ForwardedFor::Replace => match ctx.client_ip() {
+            Some(client) => (client, false),
+            None => return,
+        },
+    };
+    // The address as text: the client's, formatted once, when it is the same one.
+    let formatted;
+    let text = match ctx.client_ip_text() {
+        Some(text) if ctx.client_ip() == Some(ip) => text,
+        _ => {
+            formatted = ip.to_string();
+            &formatted
         }
     };
-    sink.header(b"x-forwarded-for", xff.as_bytes());
-    sink.header(b"forwarded", forwarded.as_bytes());
+    let mut value = String::with_capacity(64);
+    for (name, element) in [
+        ("x-forwarded-for", ForwardedElement::Plain(text)),
+        ("forwarded", ForwardedElement::For(ip, text)),
+    ] {
+        value.clear();
+        if joined {
+            for earlier in headers.get_all(name).iter().filter_map(|v| v.to_str().ok()) {
+                value.push_str(earlier);
+                value.push_str(", ");
+            }
+        }
+        element.push_to(&mut value);
+        sink.header(name.as_bytes(), value.as_bytes());
+    }
 }
 
-/// `for=192.0.2.1`, or `for="[2001:db8::1]"` (RFC 7239 §6: IPv6 quoted and bracketed).
-fn forwarded_for_element(ip: std::net::IpAddr) -> String {
-    match ip {
-        std::net::IpAddr::V4(v4) => format!("for={v4}"),
-        std::net::IpAddr::V6(v6) => format!("for=\"[{v6}]\""),
+/// The element hookguard adds to `X-Forwarded-For` (the address) or `Forwarded` (`for=`).
+enum ForwardedElement<'a> {
+    Plain(&'a str),
+    For(std::net::IpAddr, &'a str),
+}
+
+impl ForwardedElement<'_> {
+    fn push_to(&self, out: &mut String) {
+        match self {
+            ForwardedElement::Plain(text) => out.push_str(text),
+            // RFC 7239 §6: IPv6 quoted and bracketed.
+            ForwardedElement::For(std::net::IpAddr::V4(_), text) => {
+                out.push_str("for=");
+                out.push_str(text);
+            }
+            ForwardedElement::For(std::net::IpAddr::V6(_), text) => {
+                out.push_str("for=\"[");
+                out.push_str(text);
+                out.push_str("]\"");
+            }
+        }
     }
 }
 
@@ -230,12 +252,9 @@ fn hookguard_headers(ctx: &Ctx, sink: &mut impl HeadSink) {
     if let Some(ip) = ctx.client_ip_text() {
         add("x-hookguard-client-ip", ip);
     }
-    let mut received = [0u8; 32];
-    let mut at = std::io::Cursor::new(&mut received[..]);
-    if write!(at, "{}", ctx.received_at_rfc3339()).is_ok() {
-        let n = at.position() as usize;
-        sink.header(b"x-hookguard-received-at", &received[..n]);
-    }
+    let mut received = [0u8; RFC3339_LEN];
+    let received = ctx.received_at_rfc3339(&mut received);
+    sink.header(b"x-hookguard-received-at", received.as_bytes());
     if let Some(transformed) = &ctx.transformed {
         let digest = &transformed.original_sha256;
         if is_header_value(digest.as_bytes()) {
@@ -497,13 +516,13 @@ mod tests {
 
     #[test]
     fn forwarded_elements_quote_ipv6() {
-        assert_eq!(
-            forwarded_for_element("192.0.2.1".parse().unwrap()),
-            "for=192.0.2.1"
-        );
-        assert_eq!(
-            forwarded_for_element("2001:db8::1".parse().unwrap()),
-            "for=\"[2001:db8::1]\""
-        );
+        let element = |ip: &str| {
+            let ip: std::net::IpAddr = ip.parse().unwrap();
+            let mut out = String::new();
+            ForwardedElement::For(ip, &ip.to_string()).push_to(&mut out);
+            out
+        };
+        assert_eq!(element("192.0.2.1"), "for=192.0.2.1");
+        assert_eq!(element("2001:db8::1"), "for=\"[2001:db8::1]\"");
     }
 }

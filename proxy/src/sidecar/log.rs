@@ -18,7 +18,7 @@ use pingora_error::Error;
 use pingora_http::RequestHeader;
 use serde::Serialize;
 
-use super::exchange::{Ctx, Outcome};
+use super::exchange::{rfc3339, Ctx, Outcome, RFC3339_LEN};
 use crate::metrics::METRICS;
 use crate::runtime::Snapshot;
 
@@ -89,10 +89,11 @@ pub(super) fn record(snapshot: &Snapshot, req: &RequestHeader, ctx: &Ctx, error:
             .inc();
     }
     let client_ip = ctx.client_ip_text();
-    let ts = humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string();
+    let mut ts = [0u8; RFC3339_LEN];
+    let ts = rfc3339(std::time::SystemTime::now(), &mut ts);
     let path = mask_keys(req.uri.path());
     let line = AccessLine {
-        ts: &ts,
+        ts,
         route,
         method: req.method.as_str(),
         path: &path,

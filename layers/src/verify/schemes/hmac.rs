@@ -364,6 +364,10 @@ impl Scheme for HmacScheme {
         self.name
     }
 
+    fn signs_url(&self) -> bool {
+        self.needs_url()
+    }
+
     fn default_tolerance(&self) -> Option<u64> {
         self.tolerance
     }

@@ -82,6 +82,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_url_is_built_for_the_schemes_that_sign_it() {
+        let signs_url = |name: &str| by_name(name).unwrap().signs_url();
+        assert!(signs_url("twilio"));
+        assert!(signs_url("square"));
+        assert!(!signs_url("github"));
+        assert!(!signs_url("shopify"));
+    }
+
+    #[test]
     fn every_listed_name_builds_a_scheme_of_that_name() {
         for name in NAMES {
             let scheme = by_name(name).unwrap_or_else(|| panic!("{name} is listed but not built"));
