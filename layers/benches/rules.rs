@@ -196,19 +196,34 @@ fn deep_and_wide(bytes: usize) -> String {
 fn worst_cases(c: &mut Criterion) {
     let mut group = c.benchmark_group("rules_worst");
     group.sample_size(10);
+    // The fuzz finding (fuzz/findings/README.md), kept in the corpus as `doubling`.
     let finding = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../fuzz/findings/rules_template-descendants-of-an-80k-nested-array"
+        "/../fuzz/corpus/rules_template/doubling"
     ))
     .unwrap();
     let split = finding.iter().position(|&b| b == b'\n').unwrap();
     let finding = String::from_utf8(finding[split + 1..].to_vec()).unwrap();
     let meta = meta();
     let cases = [
-        ("finding_80k_all_descendants", finding.as_str(), "$..*"),
+        // For scale: a path without `..` over the largest body (mostly parsing).
+        (
+            "deep_wide_1m_first_item",
+            &deep_and_wide(1 << 20),
+            "$[0][0]",
+        ),
+        ("finding_80k_all_descendants", &finding, "$..*"),
         ("tree_1m_all_descendants", &binary_tree(1 << 20), "$..*"),
-        ("deep_wide_1m_all_descendants", &deep_and_wide(1 << 20), "$..*"),
-        ("deep_wide_1m_descendant_filter", &deep_and_wide(1 << 20), "$..[?@..id]"),
+        (
+            "deep_wide_1m_all_descendants",
+            &deep_and_wide(1 << 20),
+            "$..*",
+        ),
+        (
+            "deep_wide_1m_descendant_filter",
+            &deep_and_wide(1 << 20),
+            "$..[?@..id]",
+        ),
     ]
     .map(|(name, body, path)| (name, Bytes::from(body.to_owned()), path));
     for (name, body, path) in &cases {
