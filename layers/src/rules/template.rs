@@ -86,7 +86,7 @@ pub enum RenderError {
     #[error(
         "the mapping would do more work than a payload of {values} values nested {depth} \
          deep allows ({limit} units: {per} per value + {floor}; a path with `..` is charged \
-         values × depth per `..` before it runs, each value copied into the body 1)",
+         values × depth per `..` before it runs, and each value copied into the body one)",
         per = WORK_PER_VALUE,
         floor = WORK_FLOOR
     )]
