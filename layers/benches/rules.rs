@@ -1,7 +1,9 @@
 //! Payload rules: the event filter's decision, JSON Schema validation of a 4 KiB GitHub
-//! `push` payload, and a 10-field mapping of it.
+//! `push` payload, and a 10-field mapping of it; and the worst cases of descendant
+//! JSONPaths (`..`) over attacker-shaped bodies (group `rules_worst`).
 //!
 //! cargo bench -p hookguard-layers --bench rules -- --warm-up-time 1 --measurement-time 3
+//! cargo bench -p hookguard-layers --bench rules -- rules_worst --warm-up-time 1 --measurement-time 3
 
 use std::hint::black_box;
 
@@ -164,5 +166,80 @@ fn rules(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, rules);
+/// A complete binary tree of `[1, 1]` pairs, as large as fits in `bytes` when serialised
+/// (the fuzz finding's shape: many values, each under ~log2(n) containers).
+fn binary_tree(bytes: usize) -> String {
+    let mut tree = "1".to_owned();
+    loop {
+        let next = format!("[{tree}, {tree}]");
+        if next.len() > bytes {
+            return tree;
+        }
+        tree = next;
+    }
+}
+
+/// A flat array of `1`s under 127 nested arrays (serde_json's depth limit is 128): every
+/// value under the most containers a parsed body can have.
+fn deep_and_wide(bytes: usize) -> String {
+    let depth = 127;
+    let n = (bytes - 2 * depth) / 2;
+    let mut body = "[".repeat(depth);
+    body.push_str(&vec!["1"; n].join(","));
+    body.push_str(&"]".repeat(depth));
+    body
+}
+
+/// What a route mapping descendants costs on bodies shaped to make it expensive. Each case
+/// is the whole policy (parse, mapping, serialisation), whatever its outcome (mapped, or
+/// refused 422 `transform_failed` by a bound).
+fn worst_cases(c: &mut Criterion) {
+    let mut group = c.benchmark_group("rules_worst");
+    group.sample_size(10);
+    // The fuzz finding (fuzz/findings/README.md), kept in the corpus as `doubling`.
+    let finding = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fuzz/corpus/rules_template/doubling"
+    ))
+    .unwrap();
+    let split = finding.iter().position(|&b| b == b'\n').unwrap();
+    let finding = String::from_utf8(finding[split + 1..].to_vec()).unwrap();
+    let meta = meta();
+    let cases = [
+        // For scale: a path without `..` over the largest body (mostly parsing).
+        (
+            "deep_wide_1m_first_item",
+            &deep_and_wide(1 << 20),
+            "$[0][0]",
+        ),
+        ("finding_80k_all_descendants", &finding, "$..*"),
+        ("tree_1m_all_descendants", &binary_tree(1 << 20), "$..*"),
+        (
+            "deep_wide_1m_all_descendants",
+            &deep_and_wide(1 << 20),
+            "$..*",
+        ),
+        (
+            "deep_wide_1m_descendant_filter",
+            &deep_and_wide(1 << 20),
+            "$..[?@..id]",
+        ),
+    ]
+    .map(|(name, body, path)| (name, Bytes::from(body.to_owned()), path));
+    for (name, body, path) in &cases {
+        let policy = PayloadPolicy::new().transform(
+            Template::compile(&json!({ "all": path })).unwrap(),
+            OnMissing::Null,
+        );
+        group.bench_function(*name, |b| {
+            b.iter(|| {
+                let mut h = HeaderMap::new();
+                black_box(policy.apply(&mut h, black_box(body), &meta).is_ok())
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, rules, worst_cases);
 criterion_main!(benches);

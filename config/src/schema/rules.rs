@@ -39,7 +39,9 @@ pub struct PayloadRules {
     /// The body the app receives instead of the payload: a JSON template whose strings
     /// starting with `$` are JSONPaths (RFC 9535) into the payload, and whose other strings
     /// may hold `{{ route }}`, `{{ delivery_id }}`, `{{ received_at }}` and
-    /// `{{ client_ip }}`. The app also gets `x-hookguard-original-sha256`.
+    /// `{{ client_ip }}`. The app also gets `x-hookguard-original-sha256`. A path with
+    /// `..` costs values × depth of the payload per `..`; a mapping that would work more
+    /// than 16 units per payload value (+10,000) is refused with 422 before it runs.
     #[serde(default)]
     #[schemars(with = "Option<serde_json::Value>")]
     pub transform: Option<serde_json::Value>,

@@ -6,6 +6,7 @@ use http::{HeaderMap, HeaderName};
 use serde_json::Value;
 use serde_json_path::JsonPath;
 
+use super::cost::{PathCost, Shape};
 use super::RuleError;
 
 /// Where a delivery's event type is read.
@@ -18,6 +19,7 @@ use super::RuleError;
 pub struct EventSource {
     header: Option<HeaderName>,
     path: Option<Arc<JsonPath>>,
+    cost: PathCost,
 }
 
 impl EventSource {
@@ -26,6 +28,7 @@ impl EventSource {
         Ok(Self {
             header: Some(parse_header_name(name)?),
             path: None,
+            cost: PathCost::default(),
         })
     }
 
@@ -34,6 +37,7 @@ impl EventSource {
         Ok(Self {
             header: None,
             path: Some(Arc::new(parse_path(path)?)),
+            cost: PathCost::of(path),
         })
     }
 
@@ -42,6 +46,7 @@ impl EventSource {
         Ok(Self {
             header: Some(parse_header_name(name)?),
             path: Some(Arc::new(parse_path(path)?)),
+            cost: PathCost::of(path),
         })
     }
 
@@ -64,11 +69,21 @@ impl EventSource {
         self.path.is_some()
     }
 
-    /// The delivery's event type; `None` when the request does not carry one.
+    /// The delivery's event type; `None` when the request does not carry one. A path with
+    /// `..` whose worst case on this body exceeds the body's work budget (see
+    /// [`PathCost`]) is not evaluated: the body has no event type, as a body that is not
+    /// JSON.
     pub fn event_type(&self, headers: &HeaderMap, body: Option<&Value>) -> Option<String> {
         let from_path = || {
             let path = self.path.as_ref()?;
-            match path.query(body?).at_most_one() {
+            let body = body?;
+            if self.cost.has_descendants() {
+                let shape = Shape::of(body);
+                if self.cost.worst_case(shape) > shape.budget() {
+                    return None;
+                }
+            }
+            match path.query(body).at_most_one() {
                 Ok(Some(Value::String(s))) => Some(s.clone()),
                 _ => None,
             }

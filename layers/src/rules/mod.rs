@@ -22,7 +22,13 @@
 //! [`PayloadRulesLayer`] is the tower layer. Bounds: the body is parsed at most once, only
 //! when a rule reads it, up to the layer's `max_body`; nesting deeper than 128 levels is
 //! not parsed (serde_json's limit, answered 415); a mapped body holds at most
-//! [`MAX_OUTPUT_VALUES`] JSON values.
+//! [`MAX_OUTPUT_VALUES`] JSON values; and the JSONPaths' work is bounded by the payload:
+//! [`WORK_PER_VALUE`] units per value of the payload plus [`WORK_FLOOR`], where a path
+//! with descendant segments (`..`) is charged its worst case, values × depth per `..`,
+//! before it runs, and each value copied into the mapped body one unit. A mapping over
+//! budget is refused like any mapping error (422 `transform_failed`, whatever
+//! `on_missing` says); an event-type path over budget is not evaluated (the delivery has
+//! no event type, as when the body is not JSON). See [`PathCost`].
 //!
 //! ```
 //! use std::convert::Infallible;
@@ -59,6 +65,7 @@
 // `Rejection` is the project's one refusal type (see `ip`); its size is accepted here too.
 #![allow(clippy::result_large_err)]
 
+mod cost;
 mod event;
 pub mod fuzzing;
 mod headers;
@@ -71,6 +78,7 @@ mod template;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+pub use cost::{PathCost, Shape, WORK_FLOOR, WORK_PER_VALUE};
 pub use event::{EventDecision, EventFilter, EventPattern, EventSource, OTHER, PRESETS};
 pub use headers::{allowed as header_allowed, HeaderRules, PROTECTED_PREFIX};
 pub use layer::PayloadRulesLayer;

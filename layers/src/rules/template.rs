@@ -9,10 +9,16 @@
 //!   `{{ client_ip }}` are replaced by the delivery's metadata. A string that is only one
 //!   placeholder whose value is unknown (a delivery without id) becomes `null`. A literal
 //!   starting with `$` is written `$$…`.
+//!
+//! Rendering is bounded twice: the body holds at most `max_values` values
+//! ([`MAX_OUTPUT_VALUES`] unless lowered), and the work (paths with `..` charged their
+//! worst case before they run, every copied value one) stays within the payload's budget
+//! (see [`cost`](super::cost)).
 
 use serde_json::{Map, Value};
 use serde_json_path::JsonPath;
 
+use super::cost::{PathCost, Shape, WORK_FLOOR, WORK_PER_VALUE};
 use super::event::parse_path;
 use super::{Metadata, RuleError};
 
@@ -43,7 +49,7 @@ pub struct Template {
 #[derive(Debug, Clone)]
 enum Node {
     Literal(Value),
-    Path(Box<JsonPath>, String),
+    Path(Box<JsonPath>, String, PathCost),
     Text(Vec<Part>),
     Array(Vec<Node>),
     Object(Vec<(String, Node)>),
@@ -75,6 +81,23 @@ pub enum RenderError {
     /// The rendered body would hold more than the allowed number of values.
     #[error("the mapped body would hold more than {0} JSON values")]
     TooLarge(usize),
+    /// Rendering would do more work than the payload's budget allows (a path with `..`
+    /// whose worst case does not fit is not evaluated).
+    #[error(
+        "the mapping would do more work than a payload of {values} values nested {depth} \
+         deep allows ({limit} units: {per} per value + {floor}; a path with `..` is charged \
+         values × depth per `..` before it runs, and each value copied into the body one)",
+        per = WORK_PER_VALUE,
+        floor = WORK_FLOOR
+    )]
+    TooCostly {
+        /// Values in the payload.
+        values: u64,
+        /// The most containers above a value of the payload.
+        depth: u64,
+        /// The work budget of this payload.
+        limit: u64,
+    },
 }
 
 impl Template {
@@ -103,6 +126,9 @@ impl Template {
         let mut budget = Budget {
             left: self.max_values,
             max: self.max_values,
+            work_left: WORK_FLOOR,
+            payload,
+            shape: None,
         };
         render(&self.root, payload, meta, on_missing, &mut budget)
     }
@@ -149,7 +175,8 @@ fn compile(value: &Value, at: &mut Vec<TemplateKey>) -> Result<Node, TemplateErr
     Ok(match value {
         Value::String(s) if s.starts_with("$$") => Node::Literal(Value::String(s[1..].to_owned())),
         Value::String(s) if s.starts_with('$') => {
-            Node::Path(Box::new(parse_path(s).map_err(|e| fail(e, at))?), s.clone())
+            let path = parse_path(s).map_err(|e| fail(e, at))?;
+            Node::Path(Box::new(path), s.clone(), PathCost::of(s))
         }
         Value::String(s) => {
             let parts = parse_text(s).map_err(|e| fail(e, at))?;
@@ -216,17 +243,50 @@ fn parse_text(text: &str) -> Result<Vec<Part>, RuleError> {
     Ok(parts)
 }
 
-struct Budget {
+struct Budget<'p> {
+    /// Values the body may still hold, of `max`.
     left: usize,
     max: usize,
+    /// Work left of the payload's budget: [`WORK_FLOOR`] until the payload is measured.
+    work_left: u64,
+    payload: &'p Value,
+    /// Measured only when a path has `..` or the floor runs out: an ordinary mapping of a
+    /// few fields does not walk the whole payload.
+    shape: Option<Shape>,
 }
 
-impl Budget {
+impl Budget<'_> {
+    fn shape(&mut self) -> Shape {
+        if let Some(shape) = self.shape {
+            return shape;
+        }
+        let shape = Shape::of(self.payload);
+        self.work_left += shape.budget() - WORK_FLOOR;
+        self.shape = Some(shape);
+        shape
+    }
+
     fn spend(&mut self, n: usize) -> Result<(), RenderError> {
         self.left = self
             .left
             .checked_sub(n)
             .ok_or(RenderError::TooLarge(self.max))?;
+        self.work(n as u64)
+    }
+
+    fn work(&mut self, units: u64) -> Result<(), RenderError> {
+        if units > self.work_left {
+            // The floor ran out: the payload's share comes in (measured once).
+            let shape = self.shape();
+            if units > self.work_left {
+                return Err(RenderError::TooCostly {
+                    values: shape.values,
+                    depth: shape.depth,
+                    limit: shape.budget(),
+                });
+            }
+        }
+        self.work_left -= units;
         Ok(())
     }
 
@@ -251,14 +311,19 @@ fn render(
     payload: &Value,
     meta: &Metadata<'_>,
     on_missing: OnMissing,
-    budget: &mut Budget,
+    budget: &mut Budget<'_>,
 ) -> Result<Value, RenderError> {
     Ok(match node {
         Node::Literal(v) => {
             budget.spend_on(v)?;
             v.clone()
         }
-        Node::Path(path, text) => {
+        Node::Path(path, text, cost) => {
+            // Charged before the query runs: it cannot be stopped half-way.
+            if cost.has_descendants() {
+                let shape = budget.shape();
+                budget.work(cost.worst_case(shape))?;
+            }
             let nodes = path.query(payload);
             match nodes.len() {
                 0 => match on_missing {

@@ -211,3 +211,50 @@ async fn headers_are_removed_then_added() {
     assert_eq!(body["headers"]["x-team"], "payments");
     assert!(body["headers"].get("x-event").is_none());
 }
+
+#[tokio::test]
+async fn descendant_paths_too_costly_for_the_body_refuse_the_mapping_and_read_no_event_type() {
+    // 3,000 ones under 100 nested arrays: `$..*` and `$..type` may cost values × depth,
+    // 310,000 units, where this body allows 16 per value + 10,000 = 59,600.
+    let deep = format!(
+        "{}{}{}",
+        "[".repeat(100),
+        vec!["1"; 3_000].join(","),
+        "]".repeat(100)
+    );
+    let mapping = Template::compile(&json!({ "all": "$..*" })).unwrap();
+    let (status, body) = call(
+        PayloadPolicy::new().transform(mapping, OnMissing::Null),
+        request("x", &deep),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("transform_failed"))
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("3100 values nested 100 deep allows (59600 units"),
+        "{body}"
+    );
+
+    // The event type is not read, as from a body that is not JSON: filtered as "other".
+    let by_type = EventFilter::new(EventSource::path("$..type").unwrap())
+        .events(["order.*"])
+        .unwrap();
+    let policy = PayloadPolicy::new().events(by_type);
+    let (status, body) = call(policy.clone(), request("x", &deep)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::OK, Some("event_filtered"))
+    );
+    // The same path over an ordinary body reads the type.
+    let ordinary = r#"{"data": {"type": "order.paid"}}"#;
+    let (status, body) = call(policy, request("x", ordinary)).await;
+    assert_eq!(
+        (status, body["body"].as_str()),
+        (StatusCode::OK, Some(ordinary))
+    );
+}

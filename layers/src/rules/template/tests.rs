@@ -116,3 +116,86 @@ fn output_is_bounded_even_when_paths_copy_every_subtree() {
         Err(RenderError::TooLarge(10_000))
     );
 }
+
+/// `levels` nested arrays around a flat array of `n` ones: every value under the most
+/// containers.
+fn deep_and_wide(levels: usize, n: usize) -> Value {
+    let mut payload = Value::Array(vec![json!(1); n]);
+    for _ in 1..levels {
+        payload = Value::Array(vec![payload]);
+    }
+    payload
+}
+
+#[test]
+fn a_descendant_path_whose_worst_case_exceeds_the_payloads_budget_is_not_run() {
+    // 2,000 values + 100 arrays: a budget of 16 × 2,100 + 10,000 = 43,600 units; `$..*`
+    // may cost 2,100 × 100 = 210,000, so it is refused before the query runs.
+    let payload = deep_and_wide(100, 2_000);
+    let refused = render(json!({ "all": "$..*" }), payload.clone(), OnMissing::Null);
+    assert_eq!(
+        refused,
+        Err(RenderError::TooCostly {
+            values: 2_100,
+            depth: 100,
+            limit: 43_600
+        })
+    );
+    let message = refused.unwrap_err().to_string();
+    assert!(message.contains("2100 values nested 100 deep"), "{message}");
+    // `on_missing` does not apply: the path was not found wanting, it was not run.
+    assert!(matches!(
+        render(
+            json!({ "all": "$..nope" }),
+            payload.clone(),
+            OnMissing::Original
+        ),
+        Err(RenderError::TooCostly { .. })
+    ));
+    // Paths without `..` are not charged up front: they visit each value at most once.
+    assert_eq!(
+        render(json!({ "first": "$[0][0][0]" }), payload, OnMissing::Null).unwrap(),
+        json!({ "first": deep_and_wide(97, 2_000) })
+    );
+}
+
+#[test]
+fn descendant_paths_over_an_ordinary_payload_fit_the_budget() {
+    // A GitHub-like payload: 300 commits, each with an author, 5 levels deep.
+    let commits: Vec<Value> = (0..300)
+        .map(|i| json!({ "id": i, "author": { "name": format!("dev{i}"), "email": "d@x" } }))
+        .collect();
+    let payload = json!({ "repository": { "name": "hello", "owner": { "name": "octo" } }, "commits": commits });
+    let out = render(
+        json!({ "names": "$..name", "authors": "$..author.name", "ids": "$.commits[*].id" }),
+        payload,
+        OnMissing::Null,
+    )
+    .unwrap();
+    assert_eq!(out["names"].as_array().unwrap().len(), 302);
+    assert_eq!(out["authors"][299], "dev299");
+    assert_eq!(out["ids"].as_array().unwrap().len(), 300);
+}
+
+#[test]
+fn copies_of_subtrees_count_against_the_work_budget_too() {
+    // The fuzz finding's shape: a complete binary tree (4,095 values, 11 deep). `$..*` may
+    // cost 45,045 of the 75,520 units; its copies (every subtree, 40,963 values) do not fit.
+    let mut payload = json!(1);
+    for _ in 0..11 {
+        payload = json!([payload, payload]);
+    }
+    assert!(matches!(
+        render(json!({ "all": "$..*" }), payload.clone(), OnMissing::Null),
+        Err(RenderError::TooCostly {
+            values: 4_095,
+            depth: 11,
+            ..
+        })
+    ));
+    // One copy of the whole payload fits.
+    assert_eq!(
+        render(json!({ "all": "$" }), payload.clone(), OnMissing::Null).unwrap(),
+        json!({ "all": payload })
+    );
+}
