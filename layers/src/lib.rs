@@ -75,7 +75,7 @@ mod testing;
 #[cfg_attr(docsrs, doc(cfg(feature = "verify")))]
 pub mod verify;
 
-pub use reject::{Admission, FromRejection, Reason, Rejection};
+pub use reject::{FromRejection, Reason, Rejection, Verdict};
 
 /// An error with its sources, e.g. "error sending request: connection refused": what an
 /// operator needs to see, where `Display` alone gives only the outermost words.

@@ -16,7 +16,7 @@ use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 
 use crate::metrics;
-use crate::stack::Persistent;
+use crate::stack::ProcessState;
 
 mod api;
 mod auth;
@@ -109,7 +109,7 @@ pub(crate) fn respond(health: &Health, path: &str) -> Response<Full<Bytes>> {
 #[derive(Clone)]
 pub(crate) struct AdminState {
     pub(crate) health: Arc<Health>,
-    pub(crate) persistent: Arc<Persistent>,
+    pub(crate) process: Arc<ProcessState>,
     /// The configuration in service (routes, credentials) for the API.
     pub(crate) live: Arc<hookguard_config::LiveConfig<crate::runtime::Snapshot>>,
 }
@@ -139,7 +139,7 @@ async fn readyz(
     axum::extract::State(state): axum::extract::State<AdminState>,
 ) -> Response<Full<Bytes>> {
     if state.health.ready() {
-        if let Some(queue) = state.persistent.queue() {
+        if let Some(queue) = state.process.queue() {
             if let Err(e) = queue.store.healthy().await {
                 return text(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -155,7 +155,7 @@ async fn readyz(
 async fn metrics_page(
     axum::extract::State(state): axum::extract::State<AdminState>,
 ) -> Response<Full<Bytes>> {
-    if let Some(queue) = state.persistent.queue() {
+    if let Some(queue) = state.process.queue() {
         metrics::update_queue(queue).await;
     }
     respond(&state.health, "/metrics")

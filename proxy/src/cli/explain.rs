@@ -13,7 +13,7 @@ use hookguard_layers::credentials::CredentialSource as _;
 use hookguard_layers::replay::PendingDelivery;
 use hookguard_layers::rules::Transformed;
 use hookguard_layers::verify::{request_url, Verified};
-use hookguard_layers::{Admission, Reason};
+use hookguard_layers::{Reason, Verdict};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response};
 use http_body_util::Full;
 use secrecy::ExposeSecret as _;
@@ -325,10 +325,10 @@ async fn explain(
     .into_iter()
     .flatten()
     .collect();
-    let Ok(admission) = route.header_stage.clone().oneshot(request).await;
+    let Ok(verdict) = route.header_stage.clone().oneshot(request).await;
     let mut refused: Option<(Reason, String)> = None;
-    let request = match admission {
-        Admission::Forward(req) => {
+    let request = match verdict {
+        Verdict::Forward(req) => {
             for check in &header_checks {
                 let detail = if *check == "rate limit" {
                     "within the limit (a fresh budget: the running sidecar's counters are not read)"
@@ -340,7 +340,7 @@ async fn explain(
             }
             Some(req)
         }
-        Admission::Respond(resp) => {
+        Verdict::Respond(resp) => {
             let (reason, detail) = refusal(&resp);
             let refused_by = reason.map_or("header stage", check_of);
             for check in &header_checks {
@@ -413,10 +413,10 @@ async fn explain(
     // Body stage: signature, replay guard, payload rules.
     let (parts, _) = request.into_parts();
     let request = Request::from_parts(parts, Full::new(captured.body.clone()));
-    let Ok(admission) = route.body_stage.clone().oneshot(request).await;
+    let Ok(verdict) = route.body_stage.clone().oneshot(request).await;
     let mut mistakes = Vec::new();
-    match admission {
-        Admission::Forward(req) => {
+    match verdict {
+        Verdict::Forward(req) => {
             for check in &body_checks {
                 let detail = match *check {
                     "signature" => req.extensions().get::<Verified>().map_or(String::new(), |v| {
@@ -441,7 +441,7 @@ async fn explain(
                 let _ = pending.release().await;
             }
         }
-        Admission::Respond(resp) => {
+        Verdict::Respond(resp) => {
             let (reason, detail) = refusal(&resp);
             let refused_by = reason.map_or("signature", check_of);
             let mut reached = true;

@@ -11,7 +11,7 @@ use hookguard_layers::ip::ClientIp;
 use hookguard_layers::replay::PendingDelivery;
 use hookguard_layers::rules::{FilteredEvent, Transformed};
 use hookguard_layers::verify::Verified;
-use hookguard_layers::{Admission, Reason};
+use hookguard_layers::{Reason, Verdict};
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::Full;
 use pingora_core::protocols::http::ServerSession;
@@ -355,10 +355,10 @@ async fn run_stage(stage: &Stage, request: Request<Full<Bytes>>, ctx: &mut Ctx) 
         *copy.headers_mut() = request.headers().clone();
         copy
     });
-    let Ok(admission) = stage.clone().oneshot(request).await;
-    match admission {
-        Admission::Forward(req) => Staged::Passed(req),
-        Admission::Respond(resp) => match keep {
+    let Ok(verdict) = stage.clone().oneshot(request).await;
+    match verdict {
+        Verdict::Forward(req) => Staged::Passed(req),
+        Verdict::Respond(resp) => match keep {
             Some(req) => {
                 ctx.note_shadow(&resp);
                 Staged::ShadowRefused(req)
