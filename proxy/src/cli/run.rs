@@ -55,10 +55,12 @@ pub(crate) fn run(args: RunArgs) -> Result<u8, String> {
     let health = Arc::new(Health::default());
     let status_live = Arc::clone(&live);
     health.set_reload_status(move || status_live.status().successful);
+    // Registered once: each scrape reads the credential cache of the snapshot in service.
     let metrics_live = Arc::clone(&live);
-    health.set_extra_metrics(move || {
-        crate::metrics::render_credentials(&metrics_live.current().credentials.0.stats())
-    });
+    prometheus::register(Box::new(crate::metrics::CredentialCollector::new(
+        move || metrics_live.current().credentials.0.stats(),
+    )))
+    .map_err(|e| format!("registering the credential metrics: {e}"))?;
     let admin_state = admin::AdminState {
         health: Arc::clone(&health),
         process: Arc::clone(&process),
