@@ -25,6 +25,7 @@ use hookguard_layers::replay::{
     MemoryReplayStore, OnDuplicate, ReplayGuardLayer, ReplayPolicy, ReplayStore,
 };
 use hookguard_layers::rules::PayloadRulesLayer;
+use hookguard_layers::shadow::ShadowLayer;
 use hookguard_layers::verify::{Verifier, VerifySignatureLayer};
 use hookguard_layers::{FromRejection as _, Verdict};
 use http::Request;
@@ -365,6 +366,7 @@ async fn build_route(
     let id: Arc<str> = Arc::from(route.id.as_str());
     let redis = process.redis();
     let on_failure = config.state.on_failure.rate_limits;
+    let shadow = route.mode(defaults) == Mode::Shadow;
 
     // Header stage, innermost first: global limit, per-client limit, per-route limit, IP
     // filter. Requests meet them in the reverse order: the IP filter first (cheapest, and
@@ -397,6 +399,11 @@ async fn build_route(
         header_stage = per_key_limit(header_stage, prefix.clone(), Arc::clone(state));
     }
     header_stage = wrap(IpFilterLayer::new(ip_policy(route, process)?), header_stage);
+    if shadow {
+        // Outermost: any refusal of the stage is recorded and the request forwarded as it
+        // came in. Only shadow routes get it, so an enforcing route copies no head.
+        header_stage = wrap(ShadowLayer::new(), header_stage);
+    }
 
     // Body stage, innermost first: payload rules, replay guard, then signature
     // verification (the guard trusts only delivery ids of verified requests).
@@ -467,10 +474,14 @@ async fn build_route(
         VerifySignatureLayer::from_verifier(verifier).max_body(body_limit),
         body_stage,
     );
+    if shadow {
+        // Outermost, as in the header stage.
+        body_stage = wrap(ShadowLayer::new(), body_stage);
+    }
 
     Ok(Route {
         id,
-        shadow: route.mode(defaults) == Mode::Shadow,
+        shadow,
         body_limit,
         body_timeout: route.body_read_timeout(defaults),
         // The router holds the keys; the route needs its rewrite and match kind.
