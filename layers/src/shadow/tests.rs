@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::{Method, Request, StatusCode, Version};
 use http_body::{Body, Frame};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use tower::{service_fn, ServiceBuilder, ServiceExt};
 
 use super::*;
@@ -144,6 +144,7 @@ async fn a_body_that_cannot_be_read_again_leaves_the_refusal_standing() {
 #[tokio::test]
 async fn signature_verification_in_shadow_mode_reports_a_forgery_and_forwards_it() {
     use crate::verify::{schemes, Keyring, Verified, VerifySignatureLayer};
+    use http_body_util::BodyExt as _;
 
     let scheme = schemes::by_name("github").unwrap();
     let keys = Keyring::from_secrets(&*scheme, ["It's a Secret to Everybody"]).unwrap();
