@@ -4,7 +4,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use hookguard_layers::replay::{Admit, MemoryReplayStore, ReplayPolicy};
+use hookguard_layers::replay::{MemoryReplayStore, ReplayPolicy, Tracking};
 use hookguard_layers::verify::Verified;
 
 fn verified(id: String) -> Verified {
@@ -31,8 +31,8 @@ fn replay(c: &mut Criterion) {
             next += 1;
             let request = verified(format!("72d3162e-cc78-11e3-81ab-{next:012}"));
             runtime.block_on(async {
-                match policy.admit(Some(&request)).await {
-                    Ok(Admit::Pending(pending)) => pending.commit().await.unwrap(),
+                match policy.check(Some(&request)).await {
+                    Ok(Tracking::Pending(pending)) => pending.commit().await.unwrap(),
                     other => panic!("new delivery not reserved: {other:?}"),
                 }
             })
@@ -41,12 +41,12 @@ fn replay(c: &mut Criterion) {
 
     let seen = verified("72d3162e-cc78-11e3-81ab-4c9367dc0958".to_owned());
     runtime.block_on(async {
-        if let Ok(Admit::Pending(pending)) = policy.admit(Some(&seen)).await {
+        if let Ok(Tracking::Pending(pending)) = policy.check(Some(&seen)).await {
             pending.commit().await.unwrap();
         }
     });
     group.bench_function("duplicate_refused", |b| {
-        b.iter(|| black_box(runtime.block_on(policy.admit(Some(&seen))).is_err()))
+        b.iter(|| black_box(runtime.block_on(policy.check(Some(&seen))).is_err()))
     });
     group.finish();
 }

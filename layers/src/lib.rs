@@ -4,7 +4,8 @@
 //! Each layer has a policy core with no HTTP-framework types (plain structs that the
 //! tower services and the hookguard sidecar both call) and a thin tower
 //! `Layer`/`Service`. Rejections are one typed value ([`Rejection`]) turned into a response
-//! in one place ([`FromRejection`]).
+//! in one place ([`FromRejection`]). A stack that answers with a [`Verdict`] can run in
+//! shadow mode ([`shadow`]): every check reports, nothing is refused.
 //!
 //! ```
 //! # #[cfg(feature = "verify")] {
@@ -69,13 +70,14 @@ pub mod replay;
 #[cfg(feature = "rules")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rules")))]
 pub mod rules;
+pub mod shadow;
 #[cfg(all(test, any(feature = "verify", feature = "ip")))]
 mod testing;
 #[cfg(feature = "verify")]
 #[cfg_attr(docsrs, doc(cfg(feature = "verify")))]
 pub mod verify;
 
-pub use reject::{Admission, FromRejection, Reason, Rejection};
+pub use reject::{FromRejection, Reason, Rejection, Verdict};
 
 /// An error with its sources, e.g. "error sending request: connection refused": what an
 /// operator needs to see, where `Display` alone gives only the outermost words.

@@ -4,7 +4,7 @@
 //! a fixed list (shared by responses, logs and metrics) and a message that is safe to show
 //! to the caller — never a secret or an expected signature. [`FromRejection`] turns it into
 //! the inner service's response type: `http::Response<B>` for Rust services, or
-//! [`Admission`] for the hookguard sidecar.
+//! [`Verdict`] for the hookguard sidecar.
 
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
@@ -203,19 +203,20 @@ impl<B: From<Bytes>> FromRejection for Response<B> {
     }
 }
 
-/// What the sidecar's innermost service returns: forward the admitted request upstream, or
-/// answer the caller directly.
+/// A stack's decision on one request, as the sidecar's innermost service returns it: forward
+/// the request upstream (it passed every check), or answer the caller directly (a refusal,
+/// or an acknowledgement such as a duplicate's).
 #[derive(Debug)]
-pub enum Admission {
+pub enum Verdict {
     /// The request passed every check; forward these exact bytes.
     Forward(Request<Bytes>),
     /// Answer the caller with this response; nothing is forwarded.
     Respond(Response<Bytes>),
 }
 
-impl FromRejection for Admission {
+impl FromRejection for Verdict {
     fn from_rejection(rejection: Rejection) -> Self {
-        Admission::Respond(rejection.into_response())
+        Verdict::Respond(rejection.into_response())
     }
 }
 

@@ -3,6 +3,12 @@
 
 use std::sync::LazyLock;
 
+mod credentials;
+
+#[cfg(test)]
+pub(crate) use credentials::render as render_credentials;
+pub(crate) use credentials::{families as credential_families, CredentialCollector};
+
 use prometheus::{
     register_gauge, register_gauge_vec, register_histogram, register_histogram_vec,
     register_int_counter, register_int_counter_vec, register_int_gauge, register_int_gauge_vec,
@@ -321,97 +327,15 @@ impl RouteMetrics {
     }
 }
 
-/// The default registry in the Prometheus text format.
+/// The default registry in the Prometheus text format: everything `/metrics` serves,
+/// the credential cache's families included (their [`CredentialCollector`] is registered
+/// there once, by `hookguard run`).
 pub(crate) fn render() -> String {
     LazyLock::force(&METRICS);
     let mut out = Vec::new();
     // Encoding the text format into a Vec cannot fail for well-formed metric families.
     let _ = TextEncoder::new().encode(&prometheus::gather(), &mut out);
     String::from_utf8(out).unwrap_or_default()
-}
-
-/// The credential cache's state in the Prometheus text format: secret-store health and
-/// rotation progress. Read from the current snapshot's cache at scrape time (the cache is
-/// rebuilt on reload, so its counters restart then, as counters may).
-pub(crate) fn render_credentials(stats: &hookguard_layers::credentials::CredentialStats) -> String {
-    use hookguard_layers::credentials::SourceState;
-    use std::fmt::Write;
-    let mut out = String::new();
-    let _ = writeln!(out, "# HELP hookguard_secret_source_up 1 if the secret source's last fetch succeeded, 0 if it failed");
-    let _ = writeln!(out, "# TYPE hookguard_secret_source_up gauge");
-    for s in &stats.sources {
-        let up = match s.state {
-            SourceState::Up => 1,
-            SourceState::Down => 0,
-            SourceState::Unknown => continue,
-        };
-        let _ = writeln!(
-            out,
-            "hookguard_secret_source_up{{source=\"{}\"}} {up}",
-            s.name
-        );
-    }
-    let _ = writeln!(
-        out,
-        "# HELP hookguard_secret_fetches_total Fetches from secret sources by result"
-    );
-    let _ = writeln!(out, "# TYPE hookguard_secret_fetches_total counter");
-    for s in &stats.sources {
-        let _ = writeln!(
-            out,
-            "hookguard_secret_fetches_total{{source=\"{}\",result=\"ok\"}} {}",
-            s.name, s.fetches_ok
-        );
-        let _ = writeln!(
-            out,
-            "hookguard_secret_fetches_total{{source=\"{}\",result=\"failed\"}} {}",
-            s.name, s.fetches_failed
-        );
-    }
-    let _ = writeln!(out, "# HELP hookguard_secret_lookups_total Key lookups by route and result (stale: served past expiry because the source failed)");
-    let _ = writeln!(out, "# TYPE hookguard_secret_lookups_total counter");
-    for r in &stats.routes {
-        for (result, n) in [
-            ("fresh", r.requests.fresh),
-            ("stale", r.requests.stale),
-            ("missing", r.requests.missing),
-        ] {
-            let _ = writeln!(
-                out,
-                "hookguard_secret_lookups_total{{route=\"{}\",result=\"{result}\"}} {n}",
-                r.route
-            );
-        }
-    }
-    let _ = writeln!(
-        out,
-        "# HELP hookguard_secret_too_old 1 if the secret is older than its configured maximum age"
-    );
-    let _ = writeln!(out, "# TYPE hookguard_secret_too_old gauge");
-    for r in &stats.routes {
-        for s in &r.secrets {
-            let _ = writeln!(
-                out,
-                "hookguard_secret_too_old{{route=\"{}\",secret_id=\"{}\"}} {}",
-                r.route,
-                s.id,
-                u8::from(s.too_old)
-            );
-        }
-    }
-    let _ = writeln!(out, "# HELP hookguard_secret_last_match_timestamp_seconds When the secret last verified a request (rotation: the old one stops moving)");
-    let _ = writeln!(
-        out,
-        "# TYPE hookguard_secret_last_match_timestamp_seconds gauge"
-    );
-    for r in &stats.routes {
-        for s in &r.secrets {
-            if let Some(at) = s.last_match {
-                let _ = writeln!(out, "hookguard_secret_last_match_timestamp_seconds{{route=\"{}\",secret_id=\"{}\"}} {at}", r.route, s.id);
-            }
-        }
-    }
-    out
 }
 
 /// The engine's events as metrics. Labels: route ids, directions and fixed enums only.

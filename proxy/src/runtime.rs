@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hookguard_layers::credentials::{CachedCredentials, RefresherHandle, RouteKeys};
-use hookguard_layers::Admission;
+use hookguard_layers::Verdict;
 use http::Request;
 use http_body_util::Full;
 use pingora_core::upstreams::peer::HttpPeer;
 use tower::util::BoxCloneSyncService;
 
 /// A half of a route's stack: the header stage (no body yet) or the body stage.
-pub(crate) type Stage = BoxCloneSyncService<Request<Full<Bytes>>, Admission, Infallible>;
+pub(crate) type Stage = BoxCloneSyncService<Request<Full<Bytes>>, Verdict, Infallible>;
 
 /// Everything the sidecar needs to serve one route.
 pub(crate) struct Route {

@@ -2,7 +2,7 @@
 //! stack, composed here and only here.
 //!
 //! State that must outlive a reload — rate-limit buckets, replay records — lives in
-//! [`Persistent`] and is reused by every snapshot, so editing the config file neither resets
+//! [`ProcessState`] and is reused by every snapshot, so editing the config file neither resets
 //! a client's budget nor forgets which deliveries the app already accepted.
 
 use std::collections::HashMap;
@@ -25,8 +25,9 @@ use hookguard_layers::replay::{
     MemoryReplayStore, OnDuplicate, ReplayGuardLayer, ReplayPolicy, ReplayStore,
 };
 use hookguard_layers::rules::PayloadRulesLayer;
+use hookguard_layers::shadow::ShadowLayer;
 use hookguard_layers::verify::{Verifier, VerifySignatureLayer};
-use hookguard_layers::{Admission, FromRejection as _};
+use hookguard_layers::{FromRejection as _, Verdict};
 use http::Request;
 use http_body_util::{BodyExt, Full};
 use tower::util::BoxCloneSyncService;
@@ -51,8 +52,9 @@ const REPLAY_CAPACITY: u64 = 1_000_000;
 /// let anyone do that) evict its own records, never the other routes'.
 const REPLAY_ROUTE_CAPACITY: u64 = 100_000;
 
-/// State shared by every snapshot of one process.
-pub(crate) struct Persistent {
+/// State shared by every snapshot of one process: it lives as long as the process, across
+/// reloads (in memory, or wherever `[state]` puts it — not persisted by this struct).
+pub(crate) struct ProcessState {
     /// Redis, when `[state] backend = "redis"`: opened by the first configuration.
     redis: tokio::sync::OnceCell<Option<hookguard_redis::Redis>>,
     /// Replay records: in memory, or in Redis (chosen with `redis`).
@@ -74,7 +76,7 @@ pub(crate) struct Persistent {
     pub(crate) alerts: Arc<crate::alerts::Board>,
 }
 
-impl Persistent {
+impl ProcessState {
     pub(crate) fn new(base_dir: std::path::PathBuf) -> Self {
         Self {
             redis: tokio::sync::OnceCell::new(),
@@ -175,7 +177,7 @@ fn admitted() -> Stage {
             .await
             .map(|c| c.to_bytes())
             .unwrap_or_default();
-        Ok::<_, Infallible>(Admission::Forward(Request::from_parts(parts, bytes)))
+        Ok::<_, Infallible>(Verdict::Forward(Request::from_parts(parts, bytes)))
     }))
 }
 
@@ -183,7 +185,7 @@ fn admitted() -> Stage {
 fn wrap<L>(layer: L, stage: Stage) -> Stage
 where
     L: Layer<Stage>,
-    L::Service: tower::Service<Request<Full<Bytes>>, Response = Admission, Error = Infallible>
+    L::Service: tower::Service<Request<Full<Bytes>>, Response = Verdict, Error = Infallible>
         + Clone
         + Send
         + Sync
@@ -195,20 +197,20 @@ where
 
 /// Builds every route. Must run inside a tokio runtime (credential fetches, range refreshes).
 /// The snapshot keeps `config` (no copy: a platform's file holds 100,000 keys).
-pub(crate) async fn build(config: Config, persistent: &Persistent) -> Result<Snapshot, String> {
+pub(crate) async fn build(config: Config, process: &ProcessState) -> Result<Snapshot, String> {
     let snapshot_config = Arc::new(config);
     let config: &Config = &snapshot_config;
     let credentials = CachedCredentials::new();
-    let redis = persistent.open_state(config).await?;
-    let global = global_limiter(config, persistent, redis)?;
+    let redis = process.open_state(config).await?;
+    let global = global_limiter(config, process, redis)?;
     let state = if config.admin.tokens.is_empty() {
-        persistent.operator.get().cloned()
+        process.operator.get().cloned()
     } else {
         Some(Arc::clone(
-            persistent
+            process
                 .operator
                 .get_or_try_init(|| {
-                    crate::state::OperatorState::open(config, &persistent.base_dir, redis)
+                    crate::state::OperatorState::open(config, &process.base_dir, redis)
                 })
                 .await?,
         ))
@@ -221,7 +223,7 @@ pub(crate) async fn build(config: Config, persistent: &Persistent) -> Result<Sna
         let built = build_route(
             config,
             route,
-            persistent,
+            process,
             &credentials,
             global.clone(),
             state.as_ref(),
@@ -237,11 +239,11 @@ pub(crate) async fn build(config: Config, persistent: &Persistent) -> Result<Sna
             .iter()
             .any(|r| r.delivery == hookguard_config::DeliveryMode::Queue)
     {
-        let queue = persistent
+        let queue = process
             .queue
             .get_or_try_init(|| {
                 let redis = redis.filter(|_| config.state.queue_in_redis()).cloned();
-                crate::queue::Queue::open(config, &persistent.base_dir, redis)
+                crate::queue::Queue::open(config, &process.base_dir, redis)
             })
             .await?;
         queue.apply(config)?;
@@ -249,31 +251,26 @@ pub(crate) async fn build(config: Config, persistent: &Persistent) -> Result<Sna
     } else {
         // Routes that are no longer queued keep their messages; none are delivered
         // until a configuration queues them again.
-        if let Some(queue) = persistent.queue.get() {
+        if let Some(queue) = process.queue.get() {
             queue.apply(config)?;
         }
-        persistent.queue.get().cloned()
+        process.queue.get().cloned()
     };
     if let Some(queue) = queue.as_ref().filter(|_| config.outbound.is_some()) {
-        persistent
+        process
             .outbound
             .get_or_try_init(|| {
-                crate::outbound::Outbound::open(
-                    config,
-                    Arc::clone(queue),
-                    &persistent.base_dir,
-                    redis,
-                )
+                crate::outbound::Outbound::open(config, Arc::clone(queue), &process.base_dir, redis)
             })
             .await?;
     }
-    if let Some(outbound) = persistent.outbound.get() {
+    if let Some(outbound) = process.outbound.get() {
         // Without `[outbound]` now, the listener stays (a restart stops it) and only the
         // API-made subscriptions remain.
         outbound.apply(config).await?;
     }
-    persistent.admin_tokens.store(Arc::new(
-        crate::admin::Tokens::resolve(&config.admin.tokens, &persistent.base_dir).await?,
+    process.admin_tokens.store(Arc::new(
+        crate::admin::Tokens::resolve(&config.admin.tokens, &process.base_dir).await?,
     ));
     let mut key_prefixes: Vec<String> = Vec::new();
     for route in &config.routes {
@@ -307,18 +304,15 @@ pub(crate) async fn build(config: Config, persistent: &Persistent) -> Result<Sna
 
 fn global_limiter(
     config: &Config,
-    persistent: &Persistent,
+    process: &ProcessState,
     redis: Option<&hookguard_redis::Redis>,
 ) -> Result<Option<Arc<RateLimiter>>, String> {
     let on_failure = config.state.on_failure.rate_limits;
     match &config.global_rate_limit {
-        Some(rate) => Ok(Some(persistent.limiter(
-            format!("global {rate:?}"),
-            || {
-                let store = RateBackend::new(redis, "global", quota(rate)?, on_failure)?;
-                Ok(RateLimiter::with_store(RateScope::Global, store))
-            },
-        )?)),
+        Some(rate) => Ok(Some(process.limiter(format!("global {rate:?}"), || {
+            let store = RateBackend::new(redis, "global", quota(rate)?, on_failure)?;
+            Ok(RateLimiter::with_store(RateScope::Global, store))
+        })?)),
         None => Ok(None),
     }
 }
@@ -331,15 +325,15 @@ pub(crate) async fn build_detached(
     route: &RouteConfig,
     base_dir: std::path::PathBuf,
 ) -> Result<Route, String> {
-    let persistent = Persistent::new(base_dir);
+    let process = ProcessState::new(base_dir);
     // Fresh in-memory state, whatever `[state]` says: explaining a request must not write
     // rate or replay records where the running sidecars keep theirs.
     let mut detached = config.clone();
     detached.state = Default::default();
-    persistent.open_state(&detached).await?;
+    process.open_state(&detached).await?;
     let credentials = CachedCredentials::new();
-    let global = global_limiter(config, &persistent, None)?;
-    build_route(config, route, &persistent, &credentials, global, None).await
+    let global = global_limiter(config, &process, None)?;
+    build_route(config, route, &process, &credentials, global, None).await
 }
 
 /// How often a limiter's idle buckets are swept: once per refill period (a bucket idle
@@ -361,7 +355,7 @@ fn quota(rate: &hookguard_config::Rate) -> Result<RateQuota, String> {
 async fn build_route(
     config: &Config,
     route: &RouteConfig,
-    persistent: &Persistent,
+    process: &ProcessState,
     credentials: &CachedCredentials,
     global: Option<Arc<RateLimiter>>,
     state: Option<&Arc<crate::state::OperatorState>>,
@@ -370,8 +364,9 @@ async fn build_route(
     let scheme = route.build_scheme().map_err(|e| e.to_string())?;
     let tolerance = route.effective_tolerance(defaults, &*scheme);
     let id: Arc<str> = Arc::from(route.id.as_str());
-    let redis = persistent.redis();
+    let redis = process.redis();
     let on_failure = config.state.on_failure.rate_limits;
+    let shadow = route.mode(defaults) == Mode::Shadow;
 
     // Header stage, innermost first: global limit, per-client limit, per-route limit, IP
     // filter. Requests meet them in the reverse order: the IP filter first (cheapest, and
@@ -382,7 +377,7 @@ async fn build_route(
     }
     if let Some(rates) = &route.rate_limit {
         if let Some(rate) = &rates.per_client {
-            let limiter = persistent.limiter(format!("{} client {rate:?}", route.id), || {
+            let limiter = process.limiter(format!("{} client {rate:?}", route.id), || {
                 let namespace = format!("{}:client", route.id);
                 let store = RateBackend::new(redis, &namespace, quota(rate)?, on_failure)?;
                 Ok(RateLimiter::with_store(RateScope::ClientIp, store))
@@ -390,7 +385,7 @@ async fn build_route(
             header_stage = wrap(RateLimitLayer::from_arc(limiter), header_stage);
         }
         if let Some(rate) = &rates.per_route {
-            let limiter = persistent.limiter(format!("{} route {rate:?}", route.id), || {
+            let limiter = process.limiter(format!("{} route {rate:?}", route.id), || {
                 let namespace = format!("{}:route", route.id);
                 let store = RateBackend::new(redis, &namespace, quota(rate)?, on_failure)?;
                 Ok(RateLimiter::with_store(RateScope::route(id.clone()), store))
@@ -403,10 +398,12 @@ async fn build_route(
         // budget the route's other keys share.
         header_stage = per_key_limit(header_stage, prefix.clone(), Arc::clone(state));
     }
-    header_stage = wrap(
-        IpFilterLayer::new(ip_policy(route, persistent)?),
-        header_stage,
-    );
+    header_stage = wrap(IpFilterLayer::new(ip_policy(route, process)?), header_stage);
+    if shadow {
+        // Outermost: any refusal of the stage is recorded and the request forwarded as it
+        // came in. Only shadow routes get it, so an enforcing route copies no head.
+        header_stage = wrap(ShadowLayer::new(), header_stage);
+    }
 
     // Body stage, innermost first: payload rules, replay guard, then signature
     // verification (the guard trusts only delivery ids of verified requests).
@@ -418,7 +415,7 @@ async fn build_route(
         let policy = rules
             .build(
                 &route.scheme,
-                &persistent.base_dir,
+                &process.base_dir,
                 &hookguard_config::FieldPath::root(),
             )
             .map_err(|problems| {
@@ -442,7 +439,7 @@ async fn build_route(
         );
     }
     if route.replay.enabled {
-        let store = persistent
+        let store = process
             .replay
             .get()
             .cloned()
@@ -464,10 +461,7 @@ async fn build_route(
         .load(
             &route.id,
             Arc::clone(&scheme),
-            Arc::new(ConfigSource::new(
-                &route.secrets,
-                persistent.base_dir.clone(),
-            )?),
+            Arc::new(ConfigSource::new(&route.secrets, process.base_dir.clone())?),
         )
         .await
         // `build` names the route already.
@@ -480,10 +474,14 @@ async fn build_route(
         VerifySignatureLayer::from_verifier(verifier).max_body(body_limit),
         body_stage,
     );
+    if shadow {
+        // Outermost, as in the header stage.
+        body_stage = wrap(ShadowLayer::new(), body_stage);
+    }
 
     Ok(Route {
         id,
-        shadow: route.mode(defaults) == Mode::Shadow,
+        shadow,
         body_limit,
         body_timeout: route.body_read_timeout(defaults),
         // The router holds the keys; the route needs its rewrite and match kind.
@@ -518,7 +516,7 @@ fn per_key_limit(inner: Stage, prefix: String, state: Arc<crate::state::Operator
                 // through (the route's own limits still apply).
                 if let Ok(decision) = limiter.check(&LimitKey::Global).await {
                     if let Err(rejection) = decision.into_result() {
-                        return Ok(Admission::from_rejection(rejection));
+                        return Ok(Verdict::from_rejection(rejection));
                     }
                 }
             }
@@ -527,7 +525,7 @@ fn per_key_limit(inner: Stage, prefix: String, state: Arc<crate::state::Operator
     }))
 }
 
-fn ip_policy(route: &RouteConfig, persistent: &Persistent) -> Result<IpPolicy, String> {
+fn ip_policy(route: &RouteConfig, process: &ProcessState) -> Result<IpPolicy, String> {
     let mut builder = IpPolicy::builder();
     let Some(rules) = &route.ip else {
         return Ok(builder.build());
@@ -551,16 +549,13 @@ fn ip_policy(route: &RouteConfig, persistent: &Persistent) -> Result<IpPolicy, S
         };
         let (key, source) = match (&ranges.file, ranges.effective_url()) {
             (Some(file), _) => {
-                let path = persistent.base_dir.join(file);
+                let path = process.base_dir.join(file);
                 (path.display().to_string(), RangeSource::file(path))
             }
             (None, Some(url)) => (url.to_owned(), RangeSource::url(url)?),
             (None, None) => return Err("provider_ranges: neither file nor url".into()),
         };
-        let mut providers = persistent
-            .providers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut providers = process.providers.lock().unwrap_or_else(|e| e.into_inner());
         let provider = providers
             .entry(key)
             .or_insert_with(|| {

@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, Full};
 use tower::{service_fn, Layer, ServiceExt};
 
 use super::*;
-use crate::{Admission, Reason};
+use crate::{Reason, Verdict};
 
 /// Answers with the client address the filter decided on, and the body it received.
 async fn echo(req: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
@@ -131,9 +131,9 @@ async fn behind_a_trusted_proxy_the_forwarded_client_is_checked_and_passed_on() 
 }
 
 #[tokio::test]
-async fn the_sidecar_admission_type_gets_the_rejection_as_a_response() {
+async fn the_sidecar_verdict_type_gets_the_rejection_as_a_response() {
     let app = IpFilterLayer::new(policy()).layer(service_fn(|req: Request<Bytes>| async move {
-        Ok::<_, Infallible>(Admission::Forward(req))
+        Ok::<_, Infallible>(Verdict::Forward(req))
     }));
     let mut req = Request::post("/hook")
         .body(Bytes::from_static(b"x"))
@@ -141,8 +141,8 @@ async fn the_sidecar_admission_type_gets_the_rejection_as_a_response() {
     req.extensions_mut()
         .insert("203.0.113.9:1".parse::<SocketAddr>().unwrap());
     match app.clone().oneshot(req).await.unwrap() {
-        Admission::Respond(response) => assert_eq!(response.status(), StatusCode::FORBIDDEN),
-        Admission::Forward(_) => panic!("a denied address was forwarded"),
+        Verdict::Respond(response) => assert_eq!(response.status(), StatusCode::FORBIDDEN),
+        Verdict::Forward(_) => panic!("a denied address was forwarded"),
     }
     let mut req = Request::post("/hook")
         .body(Bytes::from_static(b"x"))
@@ -150,13 +150,13 @@ async fn the_sidecar_admission_type_gets_the_rejection_as_a_response() {
     req.extensions_mut()
         .insert("192.30.252.1:1".parse::<SocketAddr>().unwrap());
     match app.oneshot(req).await.unwrap() {
-        Admission::Forward(req) => {
+        Verdict::Forward(req) => {
             assert_eq!(
                 req.extensions().get::<ClientIp>(),
                 Some(&ClientIp("192.30.252.1".parse().unwrap()))
             );
         }
-        Admission::Respond(response) => panic!("refused: {}", response.status()),
+        Verdict::Respond(response) => panic!("refused: {}", response.status()),
     }
 }
 

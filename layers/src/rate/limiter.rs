@@ -64,7 +64,7 @@ impl<St: RateStore> RateLimiter<St> {
 
     /// Decides on a request head in one go: `Ok` with the bucket's state, or the 429
     /// (or 500/503) rejection.
-    pub async fn admit(&self, request: &Parts) -> Result<RateDecision, Rejection> {
+    pub async fn decide(&self, request: &Parts) -> Result<RateDecision, Rejection> {
         let key = self.key_for(request)?;
         self.check(&key).await?.into_result()
     }

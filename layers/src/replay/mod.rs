@@ -34,7 +34,7 @@
 //!
 //! The decision lives in [`ReplayPolicy`] (no HTTP types), shared with the sidecar. The
 //! inner service's response type says whether the app accepted a delivery through
-//! [`SettleDelivery`]; for the sidecar's [`Admission::Forward`](crate::Admission) the
+//! [`SettleDelivery`]; for the sidecar's [`Verdict::Forward`](crate::Verdict) the
 //! reservation travels on as a [`PendingDelivery`] in the request's extensions, to be
 //! settled once the upstream answered.
 //!
@@ -83,7 +83,7 @@ mod store;
 pub use layer::ReplayGuardLayer;
 pub use memory::{MemoryReplayStore, DEFAULT_CAPACITY};
 pub use policy::{
-    Admit, OnDuplicate, OnMissingId, OnStoreError, PendingDelivery, ReplayPolicy, DEFAULT_LEASE,
+    OnDuplicate, OnMissingId, OnStoreError, PendingDelivery, ReplayPolicy, Tracking, DEFAULT_LEASE,
     DEFAULT_WINDOW, MAX_DELIVERY_ID_LEN,
 };
 pub use service::ReplayGuard;

@@ -56,9 +56,10 @@ pub enum OnStoreError {
     Pass,
 }
 
-/// What [`ReplayPolicy::admit`] decided for a request that may go on.
+/// How a request that [`ReplayPolicy::check`] lets go on is tracked (a refusal is the
+/// `Err` beside it).
 #[derive(Debug)]
-pub enum Admit {
+pub enum Tracking {
     /// Forward without tracking (no delivery id, or the store is down and the policy
     /// passes).
     Untracked,
@@ -67,7 +68,7 @@ pub enum Admit {
 }
 
 /// The replay guard of one route: its store, window and answers. Framework-free: the
-/// tower service and the sidecar both call [`admit`](Self::admit).
+/// tower service and the sidecar both call [`check`](Self::check).
 pub struct ReplayPolicy {
     route: Arc<str>,
     store: Arc<dyn ReplayStore>,
@@ -220,7 +221,7 @@ impl ReplayPolicy {
     /// Decides whether a verified request may go on. `verified` is the extension
     /// signature verification left on the request; `None` means the guard is not behind
     /// verification, a wiring mistake that fails closed.
-    pub async fn admit(&self, verified: Option<&Verified>) -> Result<Admit, Rejection> {
+    pub async fn check(&self, verified: Option<&Verified>) -> Result<Tracking, Rejection> {
         let Some(verified) = verified else {
             return Err(Rejection::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -230,7 +231,7 @@ impl ReplayPolicy {
         };
         let Some(delivery_id) = verified.delivery_id.as_deref() else {
             return match self.on_missing_id {
-                OnMissingId::Pass => Ok(Admit::Untracked),
+                OnMissingId::Pass => Ok(Tracking::Untracked),
                 OnMissingId::Refuse => Err(Rejection::new(
                     StatusCode::BAD_REQUEST,
                     Reason::MissingDeliveryId,
@@ -258,7 +259,7 @@ impl ReplayPolicy {
         let now = self.clock.now_unix();
         let lease_until = now.saturating_add(self.lease as i64);
         match self.store.reserve(&key, now, lease_until).await {
-            Ok(Reservation::Reserved(token)) => Ok(Admit::Pending(PendingDelivery::new(
+            Ok(Reservation::Reserved(token)) => Ok(Tracking::Pending(PendingDelivery::new(
                 Arc::clone(&self.store),
                 key,
                 token,
@@ -269,7 +270,7 @@ impl ReplayPolicy {
             Ok(Reservation::InFlight) => Err(in_flight()),
             Err(e) => match self.store_failed(&e) {
                 Some(rejection) => Err(rejection),
-                None => Ok(Admit::Untracked),
+                None => Ok(Tracking::Untracked),
             },
         }
     }

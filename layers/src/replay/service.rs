@@ -9,7 +9,7 @@ use http::Request;
 use tower_service::Service;
 
 use super::layer::ReplayGuardLayer;
-use super::policy::{Admit, ReplayPolicy};
+use super::policy::{ReplayPolicy, Tracking};
 use super::settle::{SettleDelivery, Settlement};
 use super::store::ReplayStore;
 use crate::reject::FromRejection;
@@ -59,14 +59,14 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let policy = Arc::clone(&self.policy);
         Box::pin(async move {
-            let admitted = match policy.check_id_headers(request.headers()) {
-                Ok(()) => policy.admit(request.extensions().get::<Verified>()).await,
+            let tracking = match policy.check_id_headers(request.headers()) {
+                Ok(()) => policy.check(request.extensions().get::<Verified>()).await,
                 Err(rejection) => Err(rejection),
             };
-            let pending = match admitted {
+            let pending = match tracking {
                 Err(rejection) => return Ok(S::Response::from_rejection(rejection)),
-                Ok(Admit::Untracked) => return inner.call(request).await,
-                Ok(Admit::Pending(pending)) => pending,
+                Ok(Tracking::Untracked) => return inner.call(request).await,
+                Ok(Tracking::Pending(pending)) => pending,
             };
             // If this future is dropped here (a timeout around the stack), `pending` is
             // dropped unsettled and releases the id.

@@ -4,7 +4,7 @@
 use http::Response;
 
 use super::policy::PendingDelivery;
-use crate::reject::Admission;
+use crate::reject::Verdict;
 
 /// What the inner service's answer means for a reserved delivery id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,7 +14,7 @@ pub enum Settlement {
     /// The app did not accept it (any other status): release, so the retry passes.
     NotAccepted,
     /// The answer is not known yet: the reservation travels on with the response and
-    /// whoever forwards it settles it (the sidecar's [`Admission::Forward`]).
+    /// whoever forwards it settles it (the sidecar's [`Verdict::Forward`]).
     HandedOn,
 }
 
@@ -36,11 +36,11 @@ impl<B> SettleDelivery for Response<B> {
     }
 }
 
-impl SettleDelivery for Admission {
+impl SettleDelivery for Verdict {
     fn settle(&mut self, pending: &PendingDelivery) -> Settlement {
         match self {
-            Admission::Respond(response) => response.settle(pending),
-            Admission::Forward(request) => {
+            Verdict::Respond(response) => response.settle(pending),
+            Verdict::Forward(request) => {
                 // The upstream has not answered yet: the sidecar takes the reservation
                 // from the request and commits or releases it after forwarding.
                 request.extensions_mut().insert(pending.clone());

@@ -11,7 +11,7 @@ use tower::{service_fn, Layer, ServiceExt};
 
 use super::*;
 use crate::clock::FixedClock;
-use crate::reject::Admission;
+use crate::reject::Verdict;
 use crate::verify::Verified;
 
 const T0: i64 = 1_700_000_000;
@@ -390,7 +390,7 @@ async fn sidecar_forward_carries_the_reservation_until_the_upstream_answers() {
     // The sidecar's innermost service: hand the admitted request back.
     let stack = || {
         layer.layer(service_fn(|request: Request<Bytes>| async move {
-            Ok::<_, Infallible>(Admission::Forward(request))
+            Ok::<_, Infallible>(Verdict::Forward(request))
         }))
     };
     let request = || {
@@ -401,7 +401,7 @@ async fn sidecar_forward_carries_the_reservation_until_the_upstream_answers() {
         r
     };
 
-    let Admission::Forward(forwarded) = stack().oneshot(request()).await.unwrap() else {
+    let Verdict::Forward(forwarded) = stack().oneshot(request()).await.unwrap() else {
         panic!("first delivery not forwarded");
     };
     let pending = forwarded
@@ -413,7 +413,7 @@ async fn sidecar_forward_carries_the_reservation_until_the_upstream_answers() {
     assert!(!pending.is_settled());
 
     // Not settled yet: a concurrent copy must not be acknowledged.
-    let Admission::Respond(meanwhile) = stack().oneshot(request()).await.unwrap() else {
+    let Verdict::Respond(meanwhile) = stack().oneshot(request()).await.unwrap() else {
         panic!("copy forwarded while the first is in flight");
     };
     assert_eq!(meanwhile.status(), StatusCode::CONFLICT);
@@ -421,7 +421,7 @@ async fn sidecar_forward_carries_the_reservation_until_the_upstream_answers() {
     // The upstream answered 2xx.
     pending.commit().await.unwrap();
     drop(forwarded);
-    let Admission::Respond(duplicate) = stack().oneshot(request()).await.unwrap() else {
+    let Verdict::Respond(duplicate) = stack().oneshot(request()).await.unwrap() else {
         panic!("duplicate forwarded");
     };
     assert_eq!(duplicate.status(), StatusCode::OK);
@@ -433,13 +433,13 @@ async fn sidecar_forward_carries_the_reservation_until_the_upstream_answers() {
 async fn settling_twice_keeps_the_first_outcome() {
     let clock = FixedClock::new(T0);
     let policy = ReplayPolicy::new("github", MemoryReplayStore::default()).clock(clock);
-    let Ok(Admit::Pending(pending)) = policy.admit(Some(&verified(Some("d-1")))).await else {
+    let Ok(Tracking::Pending(pending)) = policy.check(Some(&verified(Some("d-1")))).await else {
         panic!("fresh delivery not reserved");
     };
     pending.commit().await.unwrap();
     pending.release().await.unwrap();
     let again = policy
-        .admit(Some(&verified(Some("d-1"))))
+        .check(Some(&verified(Some("d-1"))))
         .await
         .unwrap_err();
     assert_eq!(again.reason, crate::Reason::Duplicate);
@@ -462,13 +462,13 @@ async fn an_unsettled_reservation_holds_for_the_default_lease_of_five_minutes() 
     assert_eq!(DEFAULT_LEASE, Duration::from_secs(300));
     let clock = FixedClock::new(T0);
     let policy = ReplayPolicy::new("github", MemoryReplayStore::default()).clock(clock.clone());
-    let Ok(Admit::Pending(pending)) = policy.admit(Some(&verified(Some("d-1")))).await else {
+    let Ok(Tracking::Pending(pending)) = policy.check(Some(&verified(Some("d-1")))).await else {
         panic!("fresh delivery not reserved");
     };
     // The request hangs somewhere: never settled, never dropped.
     clock.set(T0 + 299);
     let err = policy
-        .admit(Some(&verified(Some("d-1"))))
+        .check(Some(&verified(Some("d-1"))))
         .await
         .unwrap_err();
     assert_eq!(
@@ -477,7 +477,7 @@ async fn an_unsettled_reservation_holds_for_the_default_lease_of_five_minutes() 
         "released before the lease ran out"
     );
     clock.set(T0 + 300);
-    let Ok(Admit::Pending(retry)) = policy.admit(Some(&verified(Some("d-1")))).await else {
+    let Ok(Tracking::Pending(retry)) = policy.check(Some(&verified(Some("d-1")))).await else {
         panic!("the lease never ran out");
     };
     retry.release().await.unwrap();
@@ -489,7 +489,7 @@ async fn a_pending_delivery_is_settled_by_commit_or_release() {
     let clock = FixedClock::new(T0);
     let policy = ReplayPolicy::new("github", MemoryReplayStore::default()).clock(clock);
     for (id, commit) in [("d-1", true), ("d-2", false)] {
-        let Ok(Admit::Pending(pending)) = policy.admit(Some(&verified(Some(id)))).await else {
+        let Ok(Tracking::Pending(pending)) = policy.check(Some(&verified(Some(id)))).await else {
             panic!("fresh delivery not reserved");
         };
         assert!(!pending.is_settled());

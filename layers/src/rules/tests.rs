@@ -1,5 +1,5 @@
 //! The layer through `oneshot`, for both response types: `Response<B>` (Rust services) and
-//! `Admission` (the sidecar).
+//! `Verdict` (the sidecar).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -12,7 +12,7 @@ use tower::{service_fn, Layer, ServiceBuilder, ServiceExt};
 
 use super::*;
 use crate::clock::FixedClock;
-use crate::Admission;
+use crate::Verdict;
 
 /// An echo app: answers with the headers it saw (as JSON) and the body it received.
 async fn echo(req: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
@@ -81,11 +81,10 @@ async fn filtered_event_is_acknowledged_with_the_pattern_and_never_reaches_the_a
     let stage = PayloadRulesLayer::new("orders", policy).layer(service_fn(
         |req: Request<Full<Bytes>>| async move {
             let (parts, _) = req.into_parts();
-            Ok::<_, Infallible>(Admission::Forward(Request::from_parts(parts, Bytes::new())))
+            Ok::<_, Infallible>(Verdict::Forward(Request::from_parts(parts, Bytes::new())))
         },
     ));
-    let Admission::Respond(response) = stage.oneshot(request("refund.x", "{}")).await.unwrap()
-    else {
+    let Verdict::Respond(response) = stage.oneshot(request("refund.x", "{}")).await.unwrap() else {
         panic!("forwarded a filtered delivery");
     };
     assert_eq!(

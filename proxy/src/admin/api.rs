@@ -144,7 +144,7 @@ pub(super) fn router(state: AdminState) -> Router<AdminState> {
         (status = 200, description = "Each alert rule, what fires now and since when, each channel (ids and kinds, no secrets)", body = Value),
     ))]
 async fn alerts(State(state): State<AdminState>) -> Json<Value> {
-    Json(state.persistent.alerts.get())
+    Json(state.process.alerts.get())
 }
 
 pub(super) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
@@ -164,7 +164,7 @@ pub(super) fn not_found(message: impl Into<String>) -> Response {
 }
 
 async fn authorize(State(state): State<AdminState>, mut req: Request, next: Next) -> Response {
-    let tokens = state.persistent.admin_tokens.load();
+    let tokens = state.process.admin_tokens.load();
     if tokens.is_empty() {
         return unauthorized(
             "the admin API is off: no admin token is configured (set admin.tokens in the config)",
@@ -199,7 +199,7 @@ fn unauthorized(message: &str) -> Response {
 /// Writes a state-changing call to the audit log: the store (when the admin state is
 /// open) and the `hookguard::audit` log target.
 pub(super) async fn audit(state: &AdminState, token: &TokenId, action: &str, detail: Value) {
-    match state.persistent.operator() {
+    match state.process.operator() {
         Some(operator) => operator.audit(&token.0, action, detail).await,
         None => {
             tracing::info!(target: "hookguard::audit", token_id = %token.0, action, detail = %detail, "admin action")
@@ -209,7 +209,7 @@ pub(super) async fn audit(state: &AdminState, token: &TokenId, action: &str, det
 
 /// The admin state (keys, events, audit), or the answer that says why there is none.
 pub(super) fn operator(state: &AdminState) -> Result<&Arc<crate::state::OperatorState>, Response> {
-    state.persistent.operator().ok_or_else(|| {
+    state.process.operator().ok_or_else(|| {
         error(
             StatusCode::SERVICE_UNAVAILABLE,
             "store_unavailable",

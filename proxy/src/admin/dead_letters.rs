@@ -23,7 +23,7 @@ use super::AdminState;
 use crate::queue::Queue;
 
 pub(super) fn queue(state: &AdminState) -> Result<&Arc<Queue>, Response> {
-    state.persistent.queue().ok_or_else(|| {
+    state.process.queue().ok_or_else(|| {
         error(
             StatusCode::NOT_FOUND,
             "no_queue",

@@ -16,7 +16,7 @@ use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 
 use crate::metrics;
-use crate::stack::Persistent;
+use crate::stack::ProcessState;
 
 mod api;
 mod auth;
@@ -42,15 +42,9 @@ pub(crate) struct Health {
     pub(crate) draining: AtomicBool,
     /// Whether the last config (re)load succeeded, read at scrape time.
     reload_ok: std::sync::OnceLock<Box<dyn Fn() -> bool + Send + Sync>>,
-    /// Metrics rendered at scrape time from the current snapshot (credential cache).
-    extra_metrics: std::sync::OnceLock<Box<dyn Fn() -> String + Send + Sync>>,
 }
 
 impl Health {
-    pub(crate) fn set_extra_metrics(&self, render: impl Fn() -> String + Send + Sync + 'static) {
-        let _ = self.extra_metrics.set(Box::new(render));
-    }
-
     pub(crate) fn set_reload_status(&self, status: impl Fn() -> bool + Send + Sync + 'static) {
         let _ = self.reload_ok.set(Box::new(status));
     }
@@ -91,11 +85,11 @@ pub(crate) fn respond(health: &Health, path: &str) -> Response<Full<Bytes>> {
             metrics::METRICS
                 .reload_successful
                 .set(if ok { 1.0 } else { 0.0 });
-            let mut body = metrics::render();
-            if let Some(extra) = health.extra_metrics.get() {
-                body.push_str(&extra());
-            }
-            text(StatusCode::OK, "text/plain; version=0.0.4", body)
+            text(
+                StatusCode::OK,
+                "text/plain; version=0.0.4",
+                metrics::render(),
+            )
         }
         _ => text(
             StatusCode::NOT_FOUND,
@@ -109,7 +103,7 @@ pub(crate) fn respond(health: &Health, path: &str) -> Response<Full<Bytes>> {
 #[derive(Clone)]
 pub(crate) struct AdminState {
     pub(crate) health: Arc<Health>,
-    pub(crate) persistent: Arc<Persistent>,
+    pub(crate) process: Arc<ProcessState>,
     /// The configuration in service (routes, credentials) for the API.
     pub(crate) live: Arc<hookguard_config::LiveConfig<crate::runtime::Snapshot>>,
 }
@@ -139,7 +133,7 @@ async fn readyz(
     axum::extract::State(state): axum::extract::State<AdminState>,
 ) -> Response<Full<Bytes>> {
     if state.health.ready() {
-        if let Some(queue) = state.persistent.queue() {
+        if let Some(queue) = state.process.queue() {
             if let Err(e) = queue.store.healthy().await {
                 return text(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -155,7 +149,7 @@ async fn readyz(
 async fn metrics_page(
     axum::extract::State(state): axum::extract::State<AdminState>,
 ) -> Response<Full<Bytes>> {
-    if let Some(queue) = state.persistent.queue() {
+    if let Some(queue) = state.process.queue() {
         metrics::update_queue(queue).await;
     }
     respond(&state.health, "/metrics")

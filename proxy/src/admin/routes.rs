@@ -133,7 +133,7 @@ pub(super) fn view(snapshot: &Snapshot, operator: Option<&OperatorState>, route:
     responses((status = 200, description = "`items`: each route, redacted, with its numbers", body = Value)))]
 pub(super) async fn list(State(state): State<AdminState>) -> Response {
     let snapshot = state.live.current();
-    let operator = state.persistent.operator().map(|o| &**o);
+    let operator = state.process.operator().map(|o| &**o);
     let items: Vec<Value> = snapshot
         .routes
         .iter()
@@ -151,7 +151,7 @@ pub(super) async fn list(State(state): State<AdminState>) -> Response {
     ))]
 pub(super) async fn show(State(state): State<AdminState>, Path(id): Path<String>) -> Response {
     let snapshot = state.live.current();
-    let operator = state.persistent.operator().map(|o| &**o);
+    let operator = state.process.operator().map(|o| &**o);
     match snapshot.routes.iter().find(|r| *r.id == *id) {
         Some(route) => {
             let mut view = view(&snapshot, operator, route);

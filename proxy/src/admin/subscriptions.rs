@@ -37,7 +37,7 @@ pub(super) fn router() -> OpenApiRouter<AdminState> {
 }
 
 fn outbound(state: &AdminState) -> Result<&Arc<Outbound>, Response> {
-    state.persistent.outbound().ok_or_else(|| {
+    state.process.outbound().ok_or_else(|| {
         error(
             StatusCode::NOT_FOUND,
             "no_outbound",

@@ -168,7 +168,7 @@ pub(super) async fn test(
         Some(MatchKind::Exact(path)) => (path.to_owned(), path.to_owned()),
         Some(MatchKind::Prefix(prefix)) => (prefix.to_owned(), prefix.to_owned()),
         Some(MatchKind::Keys { prefix, .. }) => {
-            let table = state.persistent.operator().map(|o| o.keys.load_full());
+            let table = state.process.operator().map(|o| o.keys.load_full());
             let key = table.as_ref().and_then(|t| {
                 t.records
                     .iter()
@@ -194,8 +194,7 @@ pub(super) async fn test(
         None => return not_found(format!("no route {id}")),
     };
     // The route's current secrets, fetched as the route fetches them.
-    let secret = match ConfigSource::new(&config.secrets, state.persistent.base_dir().to_path_buf())
-    {
+    let secret = match ConfigSource::new(&config.secrets, state.process.base_dir().to_path_buf()) {
         Ok(source) => match source.fetch(&id).await {
             Ok(set) => set.entries().first().map(|e| e.value.clone()),
             Err(e) => {
@@ -248,7 +247,7 @@ pub(super) async fn test(
         .clone()
         .unwrap_or_else(|| sample.clone().into_bytes());
     let before = state
-        .persistent
+        .process
         .operator()
         .and_then(|o| {
             o.events
@@ -286,7 +285,7 @@ pub(super) async fn test(
     let answer_body = answer.text().await.unwrap_or_default();
     // The access log (and so the event) is written just after the answer.
     let mut event = None;
-    if let Some(operator) = state.persistent.operator() {
+    if let Some(operator) = state.process.operator() {
         for _ in 0..100 {
             let found = operator
                 .events

@@ -1,11 +1,12 @@
 //! One reading of the sidecar's metrics, in Prometheus' own shape: a value per metric name
 //! and label set. Read from the registry `/metrics` encodes ([`prometheus::gather`]) and
-//! from the credential cache's statistics (which `/metrics` renders at scrape time), so a
-//! rule sees exactly the numbers a scrape would — there is no second set of counters.
+//! from a snapshot's credential cache through the families its collector gives a scrape
+//! ([`crate::metrics::credential_families`]), so a rule sees exactly the numbers a scrape
+//! would — there is no second set of counters, and no second mapping of them.
 
 use std::collections::BTreeMap;
 
-use hookguard_layers::credentials::{CredentialStats, SourceState};
+use hookguard_layers::credentials::CredentialStats;
 use prometheus::proto::{MetricFamily, MetricType};
 
 /// Label name → value, sorted by name.
@@ -61,28 +62,12 @@ impl Samples {
         samples
     }
 
-    /// Adds the credential cache's gauges, with the names and labels `/metrics` gives them
-    /// (`hookguard_secret_source_up{source}`, `hookguard_secret_too_old{route,secret_id}`).
+    /// Adds the credential cache's families, as `/metrics` shows them
+    /// (`hookguard_secret_source_up{source}`, `hookguard_secret_too_old{route,secret_id}`…):
+    /// read through the same mapping as the scrape, [`crate::metrics::credential_families`].
     pub(crate) fn add_credentials(&mut self, stats: &CredentialStats) {
-        for source in &stats.sources {
-            let up = match source.state {
-                SourceState::Up => 1.0,
-                SourceState::Down => 0.0,
-                SourceState::Unknown => continue,
-            };
-            let labels = Labels::from([("source".to_owned(), source.name.clone())]);
-            self.insert("hookguard_secret_source_up", labels, up);
-        }
-        for route in &stats.routes {
-            for secret in &route.secrets {
-                let labels = Labels::from([
-                    ("route".to_owned(), route.route.to_string()),
-                    ("secret_id".to_owned(), secret.id.to_string()),
-                ]);
-                let too_old = if secret.too_old { 1.0 } else { 0.0 };
-                self.insert("hookguard_secret_too_old", labels, too_old);
-            }
-        }
+        let credentials = Samples::from_families(&crate::metrics::credential_families(stats));
+        self.series.extend(credentials.series);
     }
 
     pub(crate) fn insert(&mut self, name: &str, labels: Labels, value: f64) {

@@ -12,8 +12,9 @@ use hookguard_layers::clock::{Clock, SystemClock};
 use hookguard_layers::credentials::CredentialSource as _;
 use hookguard_layers::replay::PendingDelivery;
 use hookguard_layers::rules::Transformed;
+use hookguard_layers::shadow::ShadowRefusal;
 use hookguard_layers::verify::{request_url, Verified};
-use hookguard_layers::{Admission, Reason};
+use hookguard_layers::{Reason, Verdict};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response};
 use http_body_util::Full;
 use secrecy::ExposeSecret as _;
@@ -325,10 +326,10 @@ async fn explain(
     .into_iter()
     .flatten()
     .collect();
-    let Ok(admission) = route.header_stage.clone().oneshot(request).await;
+    let Ok(verdict) = route.header_stage.clone().oneshot(request).await;
     let mut refused: Option<(Reason, String)> = None;
-    let request = match admission {
-        Admission::Forward(req) => {
+    let request = match enforced(verdict) {
+        Ok(req) => {
             for check in &header_checks {
                 let detail = if *check == "rate limit" {
                     "within the limit (a fresh budget: the running sidecar's counters are not read)"
@@ -340,8 +341,8 @@ async fn explain(
             }
             Some(req)
         }
-        Admission::Respond(resp) => {
-            let (reason, detail) = refusal(&resp);
+        Err(answer) => {
+            let (reason, detail) = refusal(answer.response());
             let refused_by = reason.map_or("header stage", check_of);
             for check in &header_checks {
                 if *check == refused_by {
@@ -413,10 +414,10 @@ async fn explain(
     // Body stage: signature, replay guard, payload rules.
     let (parts, _) = request.into_parts();
     let request = Request::from_parts(parts, Full::new(captured.body.clone()));
-    let Ok(admission) = route.body_stage.clone().oneshot(request).await;
+    let Ok(verdict) = route.body_stage.clone().oneshot(request).await;
     let mut mistakes = Vec::new();
-    match admission {
-        Admission::Forward(req) => {
+    match enforced(verdict) {
+        Ok(req) => {
             for check in &body_checks {
                 let detail = match *check {
                     "signature" => req.extensions().get::<Verified>().map_or(String::new(), |v| {
@@ -441,8 +442,8 @@ async fn explain(
                 let _ = pending.release().await;
             }
         }
-        Admission::Respond(resp) => {
-            let (reason, detail) = refusal(&resp);
+        Err(answer) => {
+            let (reason, detail) = refusal(answer.response());
             let refused_by = reason.map_or("signature", check_of);
             let mut reached = true;
             for check in &body_checks {
@@ -475,6 +476,19 @@ async fn explain(
         ),
     });
     Ok(finish(report, rows, refused, shadow, mistakes))
+}
+
+/// A stage's verdict as enforce mode gives it: the request it passed, or its refusal. A
+/// shadow route's stages forward what they refuse, with the refusal beside the request
+/// (`ShadowLayer`, composed in `stack.rs`); the report shows it as refused.
+fn enforced(verdict: Verdict) -> Result<Request<Bytes>, ShadowRefusal> {
+    match verdict {
+        Verdict::Forward(mut req) => match req.extensions_mut().remove::<ShadowRefusal>() {
+            Some(refusal) => Err(refusal),
+            None => Ok(req),
+        },
+        Verdict::Respond(resp) => Err(ShadowRefusal::new(resp)),
+    }
 }
 
 fn decided(shadow: bool) -> &'static str {

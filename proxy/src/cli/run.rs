@@ -12,7 +12,7 @@ use pingora_core::server::{ExecutionPhase, Server};
 use crate::admin::{self, Health};
 use crate::runtime::Snapshot;
 use crate::sidecar::Sidecar;
-use crate::stack::{self, Persistent};
+use crate::stack::{self, ProcessState};
 
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
@@ -37,12 +37,12 @@ pub(crate) fn run(args: RunArgs) -> Result<u8, String> {
     let handle = background.handle().clone();
 
     let base_dir = args.config.parent().map(PathBuf::from).unwrap_or_default();
-    let persistent = Arc::new(Persistent::new(base_dir));
-    let build_persistent = Arc::clone(&persistent);
+    let process = Arc::new(ProcessState::new(base_dir));
+    let build_process = Arc::clone(&process);
     let build_handle = handle.clone();
     let live: Arc<LiveConfig<Snapshot>> = Arc::new(
         LiveConfig::load_with(Loader::new(&args.config), move |config| {
-            build_handle.block_on(stack::build(config, &build_persistent))
+            build_handle.block_on(stack::build(config, &build_process))
         })
         .map_err(|e| e.to_string())?,
     );
@@ -55,13 +55,15 @@ pub(crate) fn run(args: RunArgs) -> Result<u8, String> {
     let health = Arc::new(Health::default());
     let status_live = Arc::clone(&live);
     health.set_reload_status(move || status_live.status().successful);
+    // Registered once: each scrape reads the credential cache of the snapshot in service.
     let metrics_live = Arc::clone(&live);
-    health.set_extra_metrics(move || {
-        crate::metrics::render_credentials(&metrics_live.current().credentials.0.stats())
-    });
+    prometheus::register(Box::new(crate::metrics::CredentialCollector::new(
+        move || metrics_live.current().credentials.0.stats(),
+    )))
+    .map_err(|e| format!("registering the credential metrics: {e}"))?;
     let admin_state = admin::AdminState {
         health: Arc::clone(&health),
-        persistent: Arc::clone(&persistent),
+        process: Arc::clone(&process),
         live: Arc::clone(&live),
     };
     let admin_addr = admin::start(config.admin_listen, admin_state)
@@ -103,7 +105,7 @@ pub(crate) fn run(args: RunArgs) -> Result<u8, String> {
     crate::alerts::start(
         Arc::clone(&live),
         args.config.parent().map(PathBuf::from).unwrap_or_default(),
-        Arc::clone(&persistent.alerts),
+        Arc::clone(&process.alerts),
         &handle,
     );
     health.loaded.store(true, Ordering::Release);

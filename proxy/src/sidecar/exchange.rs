@@ -11,8 +11,9 @@ use bytes::Bytes;
 use hookguard_layers::ip::ClientIp;
 use hookguard_layers::replay::PendingDelivery;
 use hookguard_layers::rules::{FilteredEvent, Transformed};
+use hookguard_layers::shadow::ShadowRefusal;
 use hookguard_layers::verify::Verified;
-use hookguard_layers::{Admission, Reason};
+use hookguard_layers::{Reason, Verdict};
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::Full;
 use pingora_core::protocols::http::ServerSession;
@@ -373,31 +374,27 @@ const SHADOW_BODY_CEILING: usize = 16 * 1024 * 1024;
 enum Staged {
     Passed(Request<Bytes>),
     Refused(Response<Bytes>),
-    /// Refused, but the route is in shadow mode: forward anyway.
+    /// Refused, but the route is in shadow mode: forwarded as it came in.
     ShadowRefused(Request<Bytes>),
 }
 
-/// Runs a stage. In shadow mode a refusal is recorded and the request goes on.
+/// Runs a stage. A shadow-mode route's stages forward what they refuse, with a
+/// [`ShadowRefusal`] (the layer `stack.rs` composes around them): recorded here.
 async fn run_stage(stage: &Stage, request: Request<Full<Bytes>>, ctx: &mut Ctx) -> Staged {
+    let Ok(verdict) = stage.clone().oneshot(request).await;
+    let mut req = match verdict {
+        Verdict::Forward(req) => req,
+        Verdict::Respond(resp) => return Staged::Refused(resp),
+    };
+    // Taken off the request, so the next stage's record is its own; an enforcing route
+    // does not even look.
     let shadow = ctx.route.as_ref().is_some_and(|r| r.shadow);
-    // Shadow mode keeps a copy of the head, so a refused request can still be forwarded.
-    let keep = shadow.then(|| {
-        let mut copy = Request::new(Bytes::new());
-        *copy.method_mut() = request.method().clone();
-        *copy.uri_mut() = request.uri().clone();
-        *copy.headers_mut() = request.headers().clone();
-        copy
-    });
-    let Ok(admission) = stage.clone().oneshot(request).await;
-    match admission {
-        Admission::Forward(req) => Staged::Passed(req),
-        Admission::Respond(resp) => match keep {
-            Some(req) => {
-                ctx.note_shadow(&resp);
-                Staged::ShadowRefused(req)
-            }
-            None => Staged::Refused(resp),
-        },
+    match shadow.then(|| req.extensions_mut().remove::<ShadowRefusal>()) {
+        Some(Some(refusal)) => {
+            ctx.note_shadow(refusal.response());
+            Staged::ShadowRefused(req)
+        }
+        _ => Staged::Passed(req),
     }
 }
 

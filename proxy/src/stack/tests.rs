@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use hookguard_config::{Config, Format};
 use hookguard_layers::rate::{LimitKey, RateStore, DEFAULT_MAX_KEYS};
 
-use super::{build, Persistent};
+use super::{build, ProcessState};
 
 fn client(n: u32) -> LimitKey {
     LimitKey::client(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + n)))
@@ -38,10 +38,10 @@ rate_limit.per_client = { requests = 1000, per = "1s" }
         &HashMap::<String, String>::new(),
     )
     .unwrap();
-    let persistent = Persistent::new(std::env::temp_dir());
-    let _snapshot = build(config, &persistent).await.unwrap();
+    let process = ProcessState::new(std::env::temp_dir());
+    let _snapshot = build(config, &process).await.unwrap();
     let limiter = {
-        let limiters = persistent.limiters.lock().unwrap();
+        let limiters = process.limiters.lock().unwrap();
         assert_eq!(limiters.len(), 1);
         limiters.values().next().cloned().unwrap()
     };

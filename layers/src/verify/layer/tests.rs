@@ -269,31 +269,31 @@ async fn no_secret_fails_closed_with_500() {
 }
 
 #[tokio::test]
-async fn sidecar_admission_type_gets_a_respond_rejection() {
-    use crate::reject::Admission;
+async fn sidecar_verdict_type_gets_a_respond_rejection() {
+    use crate::reject::Verdict;
     let svc = ServiceBuilder::new()
         .layer(github_layer())
         .service(service_fn(|req: Request<Full<Bytes>>| async move {
             let (parts, body) = req.into_parts();
             let bytes = body.collect().await.unwrap().to_bytes();
-            Ok::<_, Infallible>(Admission::Forward(Request::from_parts(parts, bytes)))
+            Ok::<_, Infallible>(Verdict::Forward(Request::from_parts(parts, bytes)))
         }));
     let ok = Request::post("/hook")
         .header("x-hub-signature-256", SIG)
         .body(Full::from("Hello, World!"))
         .unwrap();
     match svc.clone().oneshot(ok).await.unwrap() {
-        Admission::Forward(req) => {
+        Verdict::Forward(req) => {
             assert_eq!(req.body(), "Hello, World!");
             assert!(req.extensions().get::<Verified>().is_some());
         }
-        Admission::Respond(r) => panic!("refused: {r:?}"),
+        Verdict::Respond(r) => panic!("refused: {r:?}"),
     }
     let bad = Request::post("/hook")
         .body(Full::from("Hello, World!"))
         .unwrap();
     match svc.oneshot(bad).await.unwrap() {
-        Admission::Respond(r) => assert_eq!(r.status(), StatusCode::UNAUTHORIZED),
-        Admission::Forward(_) => panic!("forwarded an unsigned request"),
+        Verdict::Respond(r) => assert_eq!(r.status(), StatusCode::UNAUTHORIZED),
+        Verdict::Forward(_) => panic!("forwarded an unsigned request"),
     }
 }
