@@ -174,9 +174,9 @@ const FLUSH_AT: usize = 64 * 1024;
 /// Lines waiting for their write, and the flusher's wake-up.
 static PENDING: Mutex<Vec<u8>> = Mutex::new(Vec::new());
 static WAITING: Condvar = Condvar::new();
-/// Held while a batch is written, taken before `PENDING` is released: batches leave in
-/// the order their lines came.
-static WRITING: Mutex<()> = Mutex::new(());
+/// The batch being written, and the spare buffer between writes. Taken before `PENDING`
+/// is released: batches leave in the order their lines came.
+static WRITING: Mutex<Vec<u8>> = Mutex::new(Vec::new());
 static FLUSHER: Once = Once::new();
 
 fn pending() -> MutexGuard<'static, Vec<u8>> {
@@ -197,13 +197,15 @@ fn emit(line: &[u8]) {
     }
 }
 
-/// Writes what waits (the guard is released once the write's turn is taken).
+/// Writes what waits (the guard is released once the write's turn is taken). Two buffers
+/// take turns, so batches allocate nothing once both have grown.
 fn write_out(mut batch: MutexGuard<'static, Vec<u8>>) {
-    let lines = std::mem::replace(&mut *batch, Vec::with_capacity(FLUSH_AT));
-    let _turn = WRITING.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut spare = WRITING.lock().unwrap_or_else(PoisonError::into_inner);
+    std::mem::swap(&mut *batch, &mut *spare);
     drop(batch);
     // Nowhere to report a failed write of the log itself.
-    let _ = std::io::stdout().lock().write_all(&lines);
+    let _ = std::io::stdout().lock().write_all(&spare);
+    spare.clear();
 }
 
 /// Writes the lines that wait now (at exit, and in tests).
