@@ -15,6 +15,7 @@ mod metrics;
 mod migrate;
 mod outbound;
 mod queue;
+mod rfc3339;
 mod runtime;
 mod sandbox;
 mod shared_state;

@@ -253,19 +253,9 @@ pub(super) fn parse_time(value: &str) -> Option<Timestamp> {
         .map(Timestamp)
 }
 
-pub(super) fn rfc3339(t: Timestamp) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.0) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
-
 /// An RFC 3339 time from Unix milliseconds; `None` for 0 (never).
 pub(super) fn rfc3339_ms(ms: u64) -> Option<String> {
-    (ms > 0).then(|| rfc3339(Timestamp(ms)))
+    (ms > 0).then(|| crate::rfc3339::unix_ms(ms))
 }
 
 #[cfg(test)]

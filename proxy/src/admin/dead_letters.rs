@@ -18,9 +18,10 @@ use hookguard_delivery::{
 use http::StatusCode;
 use serde_json::{json, Value};
 
-use super::api::{audit, bad_query, error, query_limit, query_time, rfc3339, ApiError, TokenId};
+use super::api::{audit, bad_query, error, query_limit, query_time, ApiError, TokenId};
 use super::AdminState;
 use crate::queue::Queue;
+use crate::rfc3339::unix_ms;
 
 pub(super) fn queue(state: &AdminState) -> Result<&Arc<Queue>, Response> {
     state.process.queue().ok_or_else(|| {
@@ -142,8 +143,8 @@ fn summary(m: &Message) -> Value {
         "route": m.destination,
         "direction": m.direction.as_str(),
         "state": m.state.as_str(),
-        "received_at": rfc3339(m.meta.received_at),
-        "updated_at": rfc3339(m.updated_at),
+        "received_at": unix_ms(m.meta.received_at.0),
+        "updated_at": unix_ms(m.updated_at.0),
         "delivery_id": m.meta.delivery_id,
         "attempts": m.attempts.len(),
         "last_status": last.and_then(|a| a.outcome.status()),
@@ -230,7 +231,7 @@ pub(super) async fn dlq_show(State(state): State<AdminState>, Path(id): Path<Str
         .attempts
         .iter()
         .map(|a| json!({
-            "at": rfc3339(a.at),
+            "at": unix_ms(a.at.0),
             "duration_ms": a.duration_ms,
             "outcome": a.outcome,
         }))

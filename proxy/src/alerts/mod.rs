@@ -78,7 +78,7 @@ impl Board {
                     .iter()
                     .filter(|(id, _, _)| id == &rule.id)
                     .map(|(_, labels, since)| {
-                        serde_json::json!({ "labels": labels, "since": rules::rfc3339(*since) })
+                        serde_json::json!({ "labels": labels, "since": crate::rfc3339::unix_ms(*since) })
                     })
                     .collect();
                 let silenced = rule
@@ -109,7 +109,7 @@ impl Board {
             })
             .collect();
         self.0.store(Arc::new(serde_json::json!({
-            "evaluated_at": rules::rfc3339(now),
+            "evaluated_at": crate::rfc3339::unix_ms(now),
             "rules": rules,
             "channels": channels,
         })));

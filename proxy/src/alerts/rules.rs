@@ -117,21 +117,11 @@ impl Notification {
             "threshold": self.threshold,
             "window_seconds": self.window.as_secs_f64(),
             "summary": self.summary,
-            "started_at": rfc3339(self.started_at_ms),
-            "at": rfc3339(self.at_ms),
+            "started_at": crate::rfc3339::unix_ms(self.started_at_ms),
+            "at": crate::rfc3339::unix_ms(self.at_ms),
             "repeat": self.repeat,
         })
     }
-}
-
-pub(crate) fn rfc3339(ms: u64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
 }
 
 /// One alert's state.

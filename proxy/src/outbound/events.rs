@@ -284,9 +284,7 @@ async fn post_event(
 
 /// `{"id","type","timestamp","data"}`, `data` byte for byte as posted.
 fn envelope(id: &str, event: &EventIn) -> Bytes {
-    let timestamp = time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
+    let timestamp = crate::rfc3339::now();
     let quote = |s: &str| serde_json::to_string(s).unwrap_or_default();
     Bytes::from(format!(
         "{{\"id\":{},\"type\":{},\"timestamp\":{},\"data\":{}}}",

@@ -362,13 +362,8 @@ fn summary(entry: &Entry) -> serde_json::Value {
 }
 
 fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
+    // Before 1970 (never: `now`) it shows as 1970.
+    crate::rfc3339::unix_ms(u64::try_from(unix).unwrap_or(0).saturating_mul(1000))
 }
 
 fn json_reply(status: StatusCode, value: &serde_json::Value) -> Response<Full<Bytes>> {

@@ -22,6 +22,7 @@ use tower::ServiceExt;
 
 use super::respond::{answer, refuse, too_large};
 use super::{body, forward, framing, log, queue, Sidecar};
+use crate::rfc3339::{self, MICROS_LEN};
 use crate::runtime::{Lookup, Route, Snapshot, Stage};
 
 /// What happened to a request (a metric label: a fixed set).
@@ -127,8 +128,8 @@ impl Ctx {
     }
 
     /// When the request arrived (`x-hookguard-received-at`), written into `buf`.
-    pub(super) fn received_at_rfc3339<'b>(&self, buf: &'b mut [u8; RFC3339_LEN]) -> &'b str {
-        rfc3339(self.received, buf)
+    pub(super) fn received_at_rfc3339<'b>(&self, buf: &'b mut [u8; MICROS_LEN]) -> &'b str {
+        rfc3339::micros(self.received, buf)
     }
 
     /// Records a refusal a shadow-mode route let through.
@@ -138,20 +139,6 @@ impl Ctx {
             self.reason = response.extensions().get::<Reason>().copied();
         }
     }
-}
-
-/// The length of [`rfc3339`]'s text: `2026-12-01T02:40:13.123456Z`.
-pub(super) const RFC3339_LEN: usize = 27;
-
-/// `at` in RFC 3339, UTC, with microseconds, written into `buf` (no allocation: twice per
-/// request, in the app's head and the access log).
-pub(super) fn rfc3339(at: SystemTime, buf: &mut [u8; RFC3339_LEN]) -> &str {
-    use std::io::Write as _;
-    let mut cursor = std::io::Cursor::new(&mut buf[..]);
-    // Dates after year 9999 do not fit: humantime cannot format them either.
-    let _ = write!(cursor, "{}", humantime::format_rfc3339_micros(at));
-    let written = cursor.position() as usize;
-    std::str::from_utf8(&buf[..written]).unwrap_or_default()
 }
 
 /// Serves one request whose head pingora has read, and logs it.
@@ -489,22 +476,5 @@ struct InFlight<'a>(&'a AtomicUsize);
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc3339_writes_utc_with_microseconds_into_the_buffer() {
-        let mut buf = [0u8; RFC3339_LEN];
-        let at = SystemTime::UNIX_EPOCH + Duration::from_micros(1_764_556_813_123_456);
-        assert_eq!(rfc3339(at, &mut buf), "2025-12-01T02:40:13.123456Z");
-        let mut buf = [0u8; RFC3339_LEN];
-        assert_eq!(
-            rfc3339(SystemTime::UNIX_EPOCH, &mut buf),
-            "1970-01-01T00:00:00.000000Z"
-        );
     }
 }

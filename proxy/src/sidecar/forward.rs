@@ -15,7 +15,7 @@ use pingora_error::{Error, ErrorType, OrErr, Result};
 use pingora_http::RequestHeader;
 use tokio::io::AsyncWriteExt;
 
-use super::exchange::{settle, Ctx, RFC3339_LEN};
+use super::exchange::{settle, Ctx};
 use super::{pool, Sidecar};
 use crate::runtime::Snapshot;
 
@@ -252,7 +252,7 @@ fn hookguard_headers(ctx: &Ctx, sink: &mut impl HeadSink) {
     if let Some(ip) = ctx.client_ip_text() {
         add("x-hookguard-client-ip", ip);
     }
-    let mut received = [0u8; RFC3339_LEN];
+    let mut received = [0u8; crate::rfc3339::MICROS_LEN];
     let received = ctx.received_at_rfc3339(&mut received);
     sink.header(b"x-hookguard-received-at", received.as_bytes());
     if let Some(transformed) = &ctx.transformed {

@@ -18,7 +18,7 @@ use pingora_error::Error;
 use pingora_http::RequestHeader;
 use serde::Serialize;
 
-use super::exchange::{rfc3339, Ctx, Outcome, RFC3339_LEN};
+use super::exchange::{Ctx, Outcome};
 use crate::metrics::METRICS;
 use crate::runtime::Snapshot;
 
@@ -89,8 +89,8 @@ pub(super) fn record(snapshot: &Snapshot, req: &RequestHeader, ctx: &Ctx, error:
             .inc();
     }
     let client_ip = ctx.client_ip_text();
-    let mut ts = [0u8; RFC3339_LEN];
-    let ts = rfc3339(std::time::SystemTime::now(), &mut ts);
+    let mut ts = [0u8; crate::rfc3339::MICROS_LEN];
+    let ts = crate::rfc3339::micros(std::time::SystemTime::now(), &mut ts);
     let path = mask_keys(req.uri.path());
     let line = AccessLine {
         ts,

@@ -12,7 +12,8 @@ use lettre::{AsyncSmtpTransport, AsyncTransport as _, Message, Tokio1Executor};
 use secrecy::ExposeSecret as _;
 
 use super::{Notify, SEND_TIMEOUT};
-use crate::alerts::rules::{rfc3339, Notification};
+use crate::alerts::rules::Notification;
+use crate::rfc3339::unix_ms;
 
 pub(super) struct Email {
     transport: AsyncSmtpTransport<Tokio1Executor>,
@@ -86,8 +87,8 @@ fn body(n: &Notification) -> String {
         n.severity.as_str(),
         n.value,
         n.threshold,
-        rfc3339(n.started_at_ms),
-        rfc3339(n.at_ms),
+        unix_ms(n.started_at_ms),
+        unix_ms(n.at_ms),
         labels.concat()
     )
 }

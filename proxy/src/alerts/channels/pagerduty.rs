@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use secrecy::{ExposeSecret as _, SecretString};
 
 use super::{http_client, post, Notify};
-use crate::alerts::rules::{rfc3339, Notification, Status};
+use crate::alerts::rules::{Notification, Status};
+use crate::rfc3339::unix_ms;
 
 /// PagerDuty's limit on `payload.summary`.
 const SUMMARY_MAX: usize = 1024;
@@ -38,7 +39,7 @@ pub(super) fn event(n: &Notification, routing_key: &str) -> serde_json::Value {
                 "summary": n.title().chars().take(SUMMARY_MAX).collect::<String>(),
                 "source": "hookguard",
                 "severity": n.severity.as_str(),
-                "timestamp": rfc3339(n.started_at_ms),
+                "timestamp": unix_ms(n.started_at_ms),
                 "component": n.labels.get("route"),
                 "group": "hookguard",
                 "class": n.kind.as_str(),

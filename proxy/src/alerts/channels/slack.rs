@@ -5,7 +5,8 @@ use async_trait::async_trait;
 use secrecy::{ExposeSecret as _, SecretString};
 
 use super::{http_client, post, Notify};
-use crate::alerts::rules::{rfc3339, Notification, Status};
+use crate::alerts::rules::{Notification, Status};
+use crate::rfc3339::unix_ms;
 
 pub(super) struct Slack {
     url: SecretString,
@@ -37,7 +38,7 @@ pub(super) fn text(n: &Notification) -> String {
         n.rule,
         n.severity.as_str(),
         n.summary,
-        rfc3339(n.started_at_ms)
+        unix_ms(n.started_at_ms)
     )
 }
 

@@ -287,7 +287,7 @@ fn a_firing_alert_repeats_no_more_often_than_the_repeat_interval() {
 #[test]
 fn a_silenced_rule_tells_nobody_until_the_silence_ends() {
     // Silenced until T0 + 10 minutes.
-    let until = super::rfc3339(T0 + 600 * SEC);
+    let until = crate::rfc3339::unix_ms(T0 + 600 * SEC);
     let config = alerts(serde_json::json!([
         { "id": "auth", "kind": "auth_failures", "window": "1h", "silence_until": until, "channels": ["ops"] }
     ]));

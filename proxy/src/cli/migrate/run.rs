@@ -213,7 +213,7 @@ pub(super) async fn migrate(args: &MigrateArgs) -> Result<u8, String> {
             }
             .write(&backup_path, &pass)?;
             journal::Writer::open(&journal_path)?.append(&Event::Started {
-                at: now(),
+                at: crate::rfc3339::now(),
                 config: config_path.clone(),
                 config_sha256: config_sha.clone(),
                 destination: dest.describe(),
@@ -414,10 +414,4 @@ async fn read_priors(
     }
     bar.finish_and_clear();
     Ok(priors)
-}
-
-fn now() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
