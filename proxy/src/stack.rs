@@ -170,13 +170,13 @@ impl ProcessState {
 /// The innermost service of both stages: the request passed, hand it back to the sidecar.
 fn admitted() -> Stage {
     BoxCloneSyncService::new(tower::service_fn(|req: Request<Full<Bytes>>| async move {
-        let (parts, body) = req.into_parts();
-        // A `Full` body yields its one chunk at once.
-        let bytes = body
-            .collect()
-            .await
-            .map(|c| c.to_bytes())
-            .unwrap_or_default();
+        let (parts, mut body) = req.into_parts();
+        // A `Full` body is one data frame (or none when empty), yielded at once: taken as
+        // it is, without collecting it into a buffer list first.
+        let bytes = match body.frame().await {
+            Some(Ok(frame)) => frame.into_data().unwrap_or_default(),
+            _ => Bytes::new(),
+        };
         Ok::<_, Infallible>(Verdict::Forward(Request::from_parts(parts, bytes)))
     }))
 }

@@ -23,7 +23,6 @@ use crate::metrics::METRICS;
 use crate::runtime::Snapshot;
 
 /// One access log line. Identifiers and measurements only.
-#[derive(Serialize)]
 struct AccessLine<'a> {
     ts: &'a str,
     route: &'a str,
@@ -112,9 +111,7 @@ pub(super) fn record(snapshot: &Snapshot, req: &RequestHeader, ctx: &Ctx, error:
     };
     // Serialised straight into one buffer (no intermediate JSON tree), written at once.
     let mut buf = Vec::with_capacity(384);
-    if serde_json::to_writer(&mut buf, &line).is_err() {
-        return;
-    }
+    line.write_json(&mut buf);
     // The same line, to an MQTT channel's `outcomes_topic` when one is configured.
     crate::alerts::publish_outcome(|| buf.clone());
     buf.push(b'\n');
@@ -126,6 +123,28 @@ pub(super) fn record(snapshot: &Snapshot, req: &RequestHeader, ctx: &Ctx, error:
 }
 
 impl AccessLine<'_> {
+    /// The line as one JSON object, fields in declaration order.
+    fn write_json(&self, buf: &mut Vec<u8>) {
+        let mut out = JsonObject { buf, fields: 0 };
+        out.field("ts", self.ts);
+        out.field("route", self.route);
+        out.field("method", self.method);
+        out.field("path", self.path);
+        out.field("outcome", self.outcome);
+        out.field("reason", &self.reason);
+        out.field("status", &self.status);
+        out.field("client_ip", &self.client_ip);
+        out.field("delivery_id", &self.delivery_id);
+        out.field("secret_index", &self.secret_index);
+        out.field("secret_id", &self.secret_id);
+        out.field("event_pattern", &self.event_pattern);
+        out.field("body_bytes", &self.body_bytes);
+        out.field("duration_ms", &self.duration_ms);
+        out.field("upstream_ms", &self.upstream_ms);
+        out.field("error", &self.error);
+        out.buf.push(b'}');
+    }
+
     /// The line as the event log keeps it (the log assigns `id` and `at_ms`).
     fn to_event(&self) -> crate::state::Event {
         crate::state::Event {
@@ -148,6 +167,28 @@ impl AccessLine<'_> {
             error: self.error.map(str::to_owned),
             capture: None,
         }
+    }
+}
+
+/// A JSON object written field by field: each value by serde_json (its escaping, its
+/// number formats), each key as it is — the keys are this file's plain ASCII constants,
+/// which a derived `Serialize` would escape again on every line.
+struct JsonObject<'b> {
+    buf: &'b mut Vec<u8>,
+    fields: usize,
+}
+
+impl JsonObject<'_> {
+    fn field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) {
+        debug_assert!(key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+        self.buf.push(if self.fields == 0 { b'{' } else { b',' });
+        self.fields += 1;
+        self.buf.push(b'"');
+        self.buf.extend_from_slice(key.as_bytes());
+        self.buf.extend_from_slice(b"\":");
+        // Writing into a `Vec` cannot fail, and these values always serialise (a
+        // non-finite duration is written `null`, as serde_json does for any f64).
+        let _ = serde_json::to_writer(&mut *self.buf, value);
     }
 }
 
@@ -229,5 +270,76 @@ fn start_flusher() {
         tracing::warn!(
             "could not start the access log's writer thread: lines wait for a full batch"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line<'a>(path: &'a str, delivery_id: Option<&'a str>, duration_ms: f64) -> AccessLine<'a> {
+        AccessLine {
+            ts: "2026-12-01T06:00:00.000001Z",
+            route: "billing",
+            method: "POST",
+            path,
+            outcome: "forwarded",
+            reason: None,
+            status: Some(200),
+            client_ip: Some("192.0.2.1"),
+            delivery_id,
+            secret_index: Some(1),
+            secret_id: Some("primary"),
+            event_pattern: None,
+            body_bytes: 1024,
+            duration_ms,
+            upstream_ms: None,
+            error: Some("ConnectRefused"),
+        }
+    }
+
+    fn parsed(line: &AccessLine<'_>) -> serde_json::Map<String, serde_json::Value> {
+        let mut buf = Vec::new();
+        line.write_json(&mut buf);
+        match serde_json::from_slice(&buf) {
+            Ok(serde_json::Value::Object(map)) => map,
+            other => panic!("not a JSON object: {other:?} from {}", buf.escape_ascii()),
+        }
+    }
+
+    #[test]
+    fn a_line_is_one_json_object_with_every_field_in_order() {
+        let line = line("/hooks/a", Some("d-1"), 1.5);
+        let map = parsed(&line);
+        let keys = [
+            "ts", "route", "method", "path", "outcome", "reason", "status", "client_ip",
+            "delivery_id", "secret_index", "secret_id", "event_pattern", "body_bytes",
+            "duration_ms", "upstream_ms", "error",
+        ];
+        assert_eq!(map.len(), keys.len());
+        let mut text = Vec::new();
+        line.write_json(&mut text);
+        let text = String::from_utf8(text).unwrap();
+        let at: Vec<usize> = keys
+            .iter()
+            .map(|k| text.find(&format!("\"{k}\":")).unwrap())
+            .collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "{text}");
+        assert_eq!(map["status"], 200);
+        assert_eq!(map["reason"], serde_json::Value::Null);
+        assert_eq!(map["duration_ms"], 1.5);
+        assert_eq!(map["body_bytes"], 1024);
+        assert_eq!(map["error"], "ConnectRefused");
+    }
+
+    #[test]
+    fn values_the_client_chose_are_escaped_and_non_finite_numbers_are_null() {
+        let path = "/a\"b\\c\u{1}\u{7f}é";
+        let id = "x\"}, \"outcome\": \"forged\n";
+        let map = parsed(&line(path, Some(id), f64::NAN));
+        assert_eq!(map["path"], path);
+        assert_eq!(map["delivery_id"], id);
+        assert_eq!(map["outcome"], "forwarded");
+        assert_eq!(map["duration_ms"], serde_json::Value::Null);
     }
 }
