@@ -25,9 +25,49 @@ pub(crate) fn now() -> String {
 /// The length of [`micros`]' text: `2026-12-01T02:40:13.123456Z`.
 pub(crate) const MICROS_LEN: usize = 27;
 
+/// The length of the part of [`micros`]' text that changes once a second:
+/// `2026-12-01T02:40:13.`.
+const SECOND_LEN: usize = 20;
+
+thread_local! {
+    /// The last second [`micros`] formatted on this thread, and its text.
+    static SECOND: std::cell::Cell<Option<(u64, [u8; SECOND_LEN])>> =
+        const { std::cell::Cell::new(None) };
+}
+
 /// `at` with microseconds, written into `buf` (no allocation: the sidecar writes two per
-/// request, in the app's head and the access log).
+/// request, in the app's head and the access log). The date and time of day are formatted
+/// (by humantime) once per second per thread; within that second only the microseconds
+/// are written.
 pub(crate) fn micros(at: SystemTime, buf: &mut [u8; MICROS_LEN]) -> &str {
+    let Ok(since_epoch) = at.duration_since(SystemTime::UNIX_EPOCH) else {
+        return humantime_micros(at, buf);
+    };
+    let second = since_epoch.as_secs();
+    match SECOND.get() {
+        Some((cached, text)) if cached == second => {
+            buf[..SECOND_LEN].copy_from_slice(&text);
+            let mut fraction = since_epoch.subsec_micros();
+            for digit in buf[SECOND_LEN..MICROS_LEN - 1].iter_mut().rev() {
+                *digit = b'0' + (fraction % 10) as u8;
+                fraction /= 10;
+            }
+            buf[MICROS_LEN - 1] = b'Z';
+            std::str::from_utf8(&buf[..]).unwrap_or_default()
+        }
+        _ => {
+            let text = humantime_micros(at, buf);
+            if text.len() == MICROS_LEN {
+                let mut prefix = [0u8; SECOND_LEN];
+                prefix.copy_from_slice(&text.as_bytes()[..SECOND_LEN]);
+                SECOND.set(Some((second, prefix)));
+            }
+            text
+        }
+    }
+}
+
+fn humantime_micros(at: SystemTime, buf: &mut [u8; MICROS_LEN]) -> &str {
     use std::io::Write as _;
     let mut cursor = std::io::Cursor::new(&mut buf[..]);
     // Dates after year 9999 do not fit: humantime cannot format them either.
@@ -51,6 +91,24 @@ mod tests {
             micros(SystemTime::UNIX_EPOCH, &mut buf),
             "1970-01-01T00:00:00.000000Z"
         );
+    }
+
+    #[test]
+    fn micros_within_a_second_and_across_seconds_match_humantime() {
+        // Steps of 0.37 s from a day boundary: the same second twice, then the next, and
+        // every microsecond digit position used.
+        let start = SystemTime::UNIX_EPOCH + Duration::from_micros(1_764_547_199_000_001);
+        for step in 0..40u64 {
+            let at = start + Duration::from_micros(step * 370_013);
+            let mut buf = [0u8; MICROS_LEN];
+            let mut expected = [0u8; MICROS_LEN];
+            assert_eq!(micros(at, &mut buf), humantime_micros(at, &mut expected));
+        }
+        // An earlier second after a later one (the clock stepped back) is formatted anew.
+        let mut buf = [0u8; MICROS_LEN];
+        micros(start + Duration::from_secs(5), &mut buf);
+        let mut buf = [0u8; MICROS_LEN];
+        assert_eq!(micros(start, &mut buf), "2025-11-30T23:59:59.000001Z");
     }
 
     #[test]

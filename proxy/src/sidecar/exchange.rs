@@ -63,11 +63,13 @@ pub(super) struct Ctx {
     pub(super) outcome: Outcome,
     pub(super) reason: Option<Reason>,
     pub(super) status: Option<u16>,
+    /// The peer's address as text, formatted once per connection.
+    peer_text: Option<Arc<str>>,
     /// The client address the IP filter decided (forwarded headers from trusted proxies).
     verified_client: Option<IpAddr>,
-    /// [`Ctx::client_ip`] as text, made once: the log, the forwarded headers and
-    /// `x-hookguard-client-ip` all write it.
-    client_ip_text: OnceCell<Option<String>>,
+    /// The decided client address as text, when it is not the peer's, made once: the log,
+    /// the forwarded headers and `x-hookguard-client-ip` all write it.
+    verified_client_text: OnceCell<String>,
     pub(super) verified: Option<Verified>,
     pub(super) body_len: usize,
     pub(super) body: Bytes,
@@ -83,7 +85,7 @@ pub(super) struct Ctx {
 }
 
 impl Ctx {
-    fn new(peer: Option<SocketAddr>) -> Self {
+    fn new(peer: Option<SocketAddr>, peer_text: Option<Arc<str>>) -> Self {
         Self {
             started: Instant::now(),
             received: SystemTime::now(),
@@ -92,8 +94,9 @@ impl Ctx {
             outcome: Outcome::Error,
             reason: None,
             status: None,
+            peer_text,
             verified_client: None,
-            client_ip_text: OnceCell::new(),
+            verified_client_text: OnceCell::new(),
             verified: None,
             body_len: 0,
             body: Bytes::new(),
@@ -114,17 +117,21 @@ impl Ctx {
         self.verified_client.or(self.peer.map(|p| p.ip()))
     }
 
-    /// [`client_ip`](Self::client_ip) as text (formatted once per request).
+    /// [`client_ip`](Self::client_ip) as text: the connection's, or the decided address
+    /// formatted once per request when it is another.
     pub(super) fn client_ip_text(&self) -> Option<&str> {
-        self.client_ip_text
-            .get_or_init(|| self.client_ip().map(|ip| ip.to_string()))
-            .as_deref()
+        match self.verified_client {
+            Some(ip) if Some(ip) != self.peer.map(|p| p.ip()) => {
+                Some(self.verified_client_text.get_or_init(|| ip.to_string()))
+            }
+            _ => self.peer_text.as_deref(),
+        }
     }
 
     /// Records the client address the IP filter decided.
     fn set_verified_client(&mut self, ip: Option<IpAddr>) {
         self.verified_client = ip;
-        self.client_ip_text = OnceCell::new();
+        self.verified_client_text = OnceCell::new();
     }
 
     /// When the request arrived (`x-hookguard-received-at`), written into `buf`.
@@ -141,15 +148,17 @@ impl Ctx {
     }
 }
 
-/// Serves one request whose head pingora has read, and logs it.
+/// Serves one request whose head pingora has read, and logs it. `peer_text`: the peer's
+/// address as text.
 pub(super) async fn serve(
     sidecar: &Sidecar,
     session: &mut ServerSession,
     peer: Option<SocketAddr>,
+    peer_text: Option<&Arc<str>>,
 ) {
     sidecar.in_flight.fetch_add(1, Ordering::AcqRel);
     let _done = InFlight(&sidecar.in_flight);
-    let mut ctx = Ctx::new(peer);
+    let mut ctx = Ctx::new(peer, peer_text.cloned());
     let snapshot = sidecar.live.current();
     let result = handle(sidecar, &snapshot, session, &mut ctx).await;
     // A reservation never settled (the app unreachable, the client gone): release it so

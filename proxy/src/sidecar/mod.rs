@@ -77,6 +77,8 @@ impl ServerApp for Sidecar {
         let limits = self.live.current().config.connections.clone();
         // Over the caps: closed at once, before a byte is read.
         let _slot = self.connections.enter(peer.map(|p| p.ip()), &limits)?;
+        // Formatted once for the connection's requests (their logs and heads for the app).
+        let peer_text: Option<Arc<str>> = peer.map(|p| p.ip().to_string().into());
         let head_timeout = limits.head_timeout.get();
         let idle_timeout = limits.idle_timeout.get();
 
@@ -102,7 +104,7 @@ impl ServerApp for Sidecar {
             if !connection::read_head(&mut session, deadline).await {
                 return None;
             }
-            exchange::serve(self, &mut session, peer).await;
+            exchange::serve(self, &mut session, peer, peer_text.as_ref()).await;
             let settings = HttpPersistentSettings::for_session(&session);
             let reusable = session.finish().await.ok().flatten()?;
             let (next, settings) =
