@@ -56,7 +56,7 @@ impl Outcome {
 pub(super) struct Ctx {
     pub(super) started: Instant,
     /// The same moment on the wall clock (`x-hookguard-received-at`).
-    received: SystemTime,
+    pub(super) received: SystemTime,
     /// The connection's peer.
     pub(super) peer: Option<SocketAddr>,
     pub(super) route: Option<Arc<Route>>,

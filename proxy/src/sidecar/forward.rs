@@ -319,17 +319,20 @@ pub(super) async fn forward(
     let peer = upstream
         .peer()
         .map_err(|e| Error::explain(ErrorType::ConnectError, e).into_up())?;
+    let key = peer.reuse_hash();
     let started = Instant::now();
     let (mut client, response) =
-        exchange(sidecar, &peer, &wire.0, &ctx.body, upstream.read_timeout).await?;
-    ctx.upstream_elapsed = Some(started.elapsed());
+        exchange(sidecar, &peer, key, &wire.0, &ctx.body, upstream.read_timeout, started).await?;
+    let answered = Instant::now();
+    ctx.upstream_elapsed = Some(answered - started);
     let status = response.status.as_u16();
     ctx.status = Some(status);
     settle(ctx, Some(status)).await;
     relay(session, &mut client, response, head_only).await?;
     client.respect_keepalive();
     if let Some(stream) = client.reuse().await {
-        pool::put(peer.reuse_hash(), stream);
+        // Idle since its answer's head (the relay's time counts toward its age).
+        pool::put(key, stream, answered);
     }
     Ok(())
 }
@@ -337,15 +340,17 @@ pub(super) async fn forward(
 /// One request-response on a pooled connection. A pooled connection the app closed while
 /// it sat idle fails at once: then the request goes once more on a new connection (what
 /// pingora's proxy does too), never after the app started answering or timed out.
+/// `key`: the peer's `reuse_hash`; `now`: when the exchange starts.
 async fn exchange(
     sidecar: &Sidecar,
     peer: &pingora_core::upstreams::peer::HttpPeer,
+    key: u64,
     head: &[u8],
     body: &Bytes,
     read_timeout: Duration,
+    now: Instant,
 ) -> Result<(HttpSession, Box<pingora_http::ResponseHeader>)> {
-    let key = peer.reuse_hash();
-    let (stream, reused) = match pool::take(key, peer.idle_timeout().unwrap_or_default()) {
+    let (stream, reused) = match pool::take(key, peer.idle_timeout().unwrap_or_default(), now) {
         Some(stream) => (stream, true),
         None => (
             sidecar

@@ -89,7 +89,8 @@ pub(super) fn record(snapshot: &Snapshot, req: &RequestHeader, ctx: &Ctx, error:
     }
     let client_ip = ctx.client_ip_text();
     let mut ts = [0u8; crate::rfc3339::MICROS_LEN];
-    let ts = crate::rfc3339::micros(std::time::SystemTime::now(), &mut ts);
+    // Now, read from the request's own clocks (no third reading).
+    let ts = crate::rfc3339::micros(ctx.received + total, &mut ts);
     let path = mask_keys(req.uri.path());
     let line = AccessLine {
         ts,

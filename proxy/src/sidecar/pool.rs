@@ -38,9 +38,9 @@ thread_local! {
 }
 
 /// An idle connection to `key`'s app, most recently used first; `None` when there is none
-/// still open and younger than `max_idle`.
-pub(super) fn take(key: u64, max_idle: Duration) -> Option<Stream> {
-    let now = Instant::now();
+/// still open and younger than `max_idle` at `now` (the caller's clock reading: one fewer
+/// per request).
+pub(super) fn take(key: u64, max_idle: Duration, now: Instant) -> Option<Stream> {
     loop {
         let idle = IDLE.with(|idle| {
             let mut idle = idle.borrow_mut();
@@ -55,8 +55,8 @@ pub(super) fn take(key: u64, max_idle: Duration) -> Option<Stream> {
     }
 }
 
-/// Keeps a connection whose exchange ended cleanly for the next request on this thread.
-pub(super) fn put(key: u64, stream: Stream) {
+/// Keeps a connection whose exchange ended cleanly `at` for the next request on this thread.
+pub(super) fn put(key: u64, stream: Stream, at: Instant) {
     IDLE.with(|idle| {
         let mut idle = idle.borrow_mut();
         // Counted only when the stack could be full (not on every return).
@@ -69,7 +69,7 @@ pub(super) fn put(key: u64, stream: Stream) {
         idle.push(Idle {
             key,
             stream,
-            since: Instant::now(),
+            since: at,
         });
     });
 }
