@@ -69,7 +69,20 @@ mod tests {
     fn blocks_have_the_alignment_asked_for_and_keep_their_bytes() {
         // Sizes on both sides of mimalloc's small/large and power-of-two boundaries, and
         // alignments below, at and above a word.
-        for size in [1, 7, 8, 24, 100, 1000, 1024, 1500, 4096, 5000, 70_000, 3 << 20] {
+        for size in [
+            1,
+            7,
+            8,
+            24,
+            100,
+            1000,
+            1024,
+            1500,
+            4096,
+            5000,
+            70_000,
+            3 << 20,
+        ] {
             for align in [1, 2, 8, 16, 64, 4096] {
                 let layout = Layout::from_size_align(size, align).unwrap();
                 unsafe {
@@ -80,7 +93,9 @@ mod tests {
                     let grown = size * 2 + 3;
                     let q = Mimalloc.realloc(p, layout, grown);
                     assert_eq!(q as usize % align, 0, "realloc size {size} align {align}");
-                    assert!(std::slice::from_raw_parts(q, size).iter().all(|&b| b == 0xa5));
+                    assert!(std::slice::from_raw_parts(q, size)
+                        .iter()
+                        .all(|&b| b == 0xa5));
                     Mimalloc.dealloc(q, Layout::from_size_align(grown, align).unwrap());
                     let z = Mimalloc.alloc_zeroed(layout);
                     assert_eq!(z as usize % align, 0, "zeroed size {size} align {align}");

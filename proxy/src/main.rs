@@ -7,8 +7,8 @@
 static GLOBAL: alloc::Mimalloc = alloc::Mimalloc;
 
 mod admin;
-mod alloc;
 mod alerts;
+mod alloc;
 mod cli;
 mod diagnose;
 mod metrics;

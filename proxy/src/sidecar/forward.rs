@@ -321,8 +321,16 @@ pub(super) async fn forward(
         .map_err(|e| Error::explain(ErrorType::ConnectError, e).into_up())?;
     let key = peer.reuse_hash();
     let started = Instant::now();
-    let (mut client, response) =
-        exchange(sidecar, &peer, key, &wire.0, &ctx.body, upstream.read_timeout, started).await?;
+    let (mut client, response) = exchange(
+        sidecar,
+        &peer,
+        key,
+        &wire.0,
+        &ctx.body,
+        upstream.read_timeout,
+        started,
+    )
+    .await?;
     let answered = Instant::now();
     ctx.upstream_elapsed = Some(answered - started);
     let status = response.status.as_u16();

@@ -313,9 +313,22 @@ mod tests {
         let line = line("/hooks/a", Some("d-1"), 1.5);
         let map = parsed(&line);
         let keys = [
-            "ts", "route", "method", "path", "outcome", "reason", "status", "client_ip",
-            "delivery_id", "secret_index", "secret_id", "event_pattern", "body_bytes",
-            "duration_ms", "upstream_ms", "error",
+            "ts",
+            "route",
+            "method",
+            "path",
+            "outcome",
+            "reason",
+            "status",
+            "client_ip",
+            "delivery_id",
+            "secret_index",
+            "secret_id",
+            "event_pattern",
+            "body_bytes",
+            "duration_ms",
+            "upstream_ms",
+            "error",
         ];
         assert_eq!(map.len(), keys.len());
         let mut text = Vec::new();
