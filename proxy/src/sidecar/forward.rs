@@ -320,6 +320,13 @@ pub(super) async fn forward(
         .peer()
         .map_err(|e| Error::explain(ErrorType::ConnectError, e).into_up())?;
     let key = peer.reuse_hash();
+    // The other requests that are ready go first (to this same point): then the writes to
+    // the app leave together, and an app that shares the CPU is woken once for several
+    // requests instead of once for each, preempting the sidecar each time. Measured: 0.41
+    // instead of 0.69 wake-ups of the app per request, −5 % CPU per request for the sidecar
+    // and −16 % for the app (bench/README.md, "Writes to the app, together"). tokio runs a
+    // yielded task again once the ready ones have run and the driver has been polled.
+    tokio::task::yield_now().await;
     let started = Instant::now();
     let (mut client, response) = exchange(
         sidecar,
