@@ -9,18 +9,9 @@
 #   bench/switches.sh                  # BIN=target/release/hookguard SIZE=1024
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-PEERS=${PEERS:-$HERE/../../shared/bench-peers}
-[ -x "$PEERS/run.sh" ] || { echo "bench-peers harness not found at $PEERS (set PEERS=)" >&2; exit 2; }
-BIN=${BIN:-$HERE/../target/release/hookguard}
-[ -x "$BIN" ] || { echo "no sidecar binary at $BIN (cargo build --release -p hookguard, or set BIN=)" >&2; exit 2; }
-export BENCH_RUN=$(mktemp -d) LOAD_CPUS=0 SERVER_CPUS=1
-"$PEERS/servers.sh" start >/dev/null
-sed 's/18090/18190/; s/18091/18191/' "$HERE/sidecar.toml" > "$BENCH_RUN/a.toml"
-taskset -c 1 "$BIN" run -c "$BENCH_RUN/a.toml" --workers 1 >/dev/null 2>"$BENCH_RUN/a.err" & PA=$!
-trap 'kill $PA 2>/dev/null; wait $PA 2>/dev/null; "$PEERS/servers.sh" stop' EXIT INT TERM
-for _ in $(seq 100); do curl -fs http://127.0.0.1:18191/readyz >/dev/null 2>&1 && break; sleep 0.1; done
-UP=$(awk '$1=="upstream"{print $2}' "$BENCH_RUN/pids")
-HA=$(awk '$1=="haproxy_hmac"{print $2}' "$BENCH_RUN/pids")
+. "$HERE/beside-peers.sh"
+start_peers
+start_sidecar hookguard "${BIN:-$HERE/../target/release/hookguard}" 18190; PA=$SIDECAR_PID
 APP=$(pgrep -P "$UP" | head -1)   # nginx's worker
 snap() {
   for p in "$@"; do
