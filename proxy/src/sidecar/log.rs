@@ -126,7 +126,7 @@ pub(super) fn record(snapshot: &Snapshot, req: &RequestHeader, ctx: &Ctx, error:
 impl AccessLine<'_> {
     /// The line as one JSON object, fields in declaration order.
     fn write_json(&self, buf: &mut Vec<u8>) {
-        let mut out = JsonObject { buf, fields: 0 };
+        let mut out = JsonObject { buf, open: false };
         out.field("ts", self.ts);
         out.field("route", self.route);
         out.field("method", self.method);
@@ -176,14 +176,15 @@ impl AccessLine<'_> {
 /// which a derived `Serialize` would escape again on every line.
 struct JsonObject<'b> {
     buf: &'b mut Vec<u8>,
-    fields: usize,
+    /// Whether the `{` and a first field are written.
+    open: bool,
 }
 
 impl JsonObject<'_> {
     fn field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) {
         debug_assert!(key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
-        self.buf.push(if self.fields == 0 { b'{' } else { b',' });
-        self.fields += 1;
+        self.buf.push(if self.open { b',' } else { b'{' });
+        self.open = true;
         self.buf.push(b'"');
         self.buf.extend_from_slice(key.as_bytes());
         self.buf.extend_from_slice(b"\":");
